@@ -1,0 +1,199 @@
+"""At-least-once Kafka consumer runner shared by every service (plain aiokafka).
+
+Guarantees: messages of a partition are handled one at a time, in order; an offset is committed only after
+the handler returned; a failing message is retried with capped exponential backoff and never skipped;
+undecodable messages are copied to ``<topic>.dlq`` and then committed. Handlers must be idempotent
+(``libs.db.processed.mark_processed``) because redelivery after a crash or rebalance is normal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from libs.events.base import Event
+from libs.events.codec import decode
+from libs.events.errors import TransientError, UndecodableEvent
+from libs.events.topics import dlq
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Event], Awaitable[None]]
+
+
+class EventConsumer:
+    """Consume ``topics`` in consumer group ``group_id`` (read_committed, manual commits)."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Sequence[str],
+        group_id: str,
+        *,
+        client_id: str | None = None,
+        initial_backoff_s: float = 0.2,
+        max_backoff_s: float = 30.0,
+        auto_offset_reset: str = "earliest",
+        max_records: int = 100,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._topics = list(topics)
+        self._group_id = group_id
+        self._client_id = client_id or group_id
+        self._initial_backoff_s = initial_backoff_s
+        self._max_backoff_s = max_backoff_s
+        self._auto_offset_reset = auto_offset_reset
+        self._max_records = max_records
+        self._stopping = asyncio.Event()
+        self.handled = 0
+        self.dead_lettered = 0
+
+    def stop(self) -> None:
+        """Ask ``run`` to return after the message in hand (its offset is committed first)."""
+        self._stopping.set()
+
+    async def run(self, handler: Handler) -> None:
+        """Consume until ``stop()`` or cancellation. Never returns on handler errors: it retries."""
+        consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._bootstrap,
+            group_id=self._group_id,
+            client_id=self._client_id,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+            auto_offset_reset=self._auto_offset_reset,
+        )
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            client_id=f"{self._client_id}-dlq",
+            acks="all",
+            enable_idempotence=True,
+        )
+        await producer.start()
+        try:
+            await consumer.start()
+            try:
+                await self._loop(consumer, producer, handler)
+            finally:
+                await consumer.stop()
+        finally:
+            await producer.stop()
+
+    async def _loop(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, handler: Handler) -> None:
+        logger.info("consumer started", extra={"group_id": self._group_id, "topics": self._topics})
+        while not self._stopping.is_set():
+            batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
+            for tp, records in batches.items():
+                for record in records:
+                    if self._stopping.is_set() or tp not in consumer.assignment():
+                        # Revoked or stopping: the uncommitted rest is redelivered to the new owner.
+                        break
+                    await self._process(consumer, producer, tp, record, handler)
+
+    async def _process(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        tp: TopicPartition,
+        record: ConsumerRecord,
+        handler: Handler,
+    ) -> None:
+        value: bytes = record.value or b""
+        try:
+            event = decode(record.topic, value)
+        except UndecodableEvent as exc:
+            await self._dead_letter(producer, record, value, str(exc))
+        else:
+            await self._handle_with_retry(event, record, handler)
+        await self._commit(consumer, tp, record.offset + 1)
+
+    async def _handle_with_retry(
+        self,
+        event: Event,
+        record: ConsumerRecord,
+        handler: Handler,
+    ) -> None:
+        backoff = self._initial_backoff_s
+        attempt = 0
+        while True:
+            try:
+                await handler(event)
+            except TransientError as exc:
+                logger.warning(
+                    "handler transient failure, retrying",
+                    extra=self._fields(event, record, attempt) | {"error": str(exc)},
+                )
+            except Exception:
+                if attempt == 0:
+                    logger.exception("handler failed, retrying", extra=self._fields(event, record, attempt))
+                else:
+                    logger.warning("handler still failing", extra=self._fields(event, record, attempt))
+            else:
+                self.handled += 1
+                return
+            attempt += 1
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._max_backoff_s)
+
+    async def _dead_letter(
+        self,
+        producer: AIOKafkaProducer,
+        record: ConsumerRecord,
+        value: bytes,
+        reason: str,
+    ) -> None:
+        headers = [
+            *list(record.headers or ()),
+            ("dlq_reason", reason[:500].encode()),
+            ("source_offset", str(record.offset).encode()),
+            ("source_partition", str(record.partition).encode()),
+        ]
+        backoff = self._initial_backoff_s
+        while True:
+            try:
+                await producer.send_and_wait(dlq(record.topic), value, key=record.key, headers=headers)
+                break
+            except KafkaError as exc:
+                logger.warning("dead-letter publish failed, retrying", extra={"error": str(exc)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff_s)
+        self.dead_lettered += 1
+        logger.warning(
+            "undecodable message dead-lettered",
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "reason": reason,
+            },
+        )
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({tp: OffsetAndMetadata(offset, "")})
+        except CommitFailedError:
+            # The partition moved to another member; it will redeliver from the last committed offset.
+            logger.warning(
+                "offset commit rejected after rebalance", extra={"topic": tp.topic, "offset": offset}
+            )
+
+    def _fields(
+        self,
+        event: Event,
+        record: ConsumerRecord,
+        attempt: int,
+    ) -> dict[str, object]:
+        return {
+            "group_id": self._group_id,
+            "event_type": event.type,
+            "event_id": str(event.event_id),
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "attempt": attempt,
+        }
