@@ -1,0 +1,1 @@
+"""Twilio wire format: errors, form parsing, dates, paging, public URLs, signatures, OpenAPI checks."""
