@@ -2,7 +2,7 @@
 
 ```
 RoomError                   base of everything the room service raises on purpose
-├── RoomRuleError           a request broke a Twilio rule; carries the HTTP status and Twilio code
+├── RoomRuleError           a request broke a Twilio rule (also a libs.twilio TwilioError: status, code)
 └── JanusError              Janus refused or failed a request (code, reason from Janus)
     ├── JanusTimeoutError   no answer in time (transient)
     └── JanusSessionLostError  the Janus session vanished (timeout, Janus restart); handles are gone
@@ -12,19 +12,21 @@ RoomError                   base of everything the room service raises on purpos
 
 from __future__ import annotations
 
+from libs.twilio.errors import TwilioError
+
 
 class RoomError(Exception):
     """Base of the room service's errors."""
 
 
-class RoomRuleError(RoomError):
-    """A Twilio rule was broken: `status` is the HTTP status, `code` the Twilio error code."""
+class RoomRuleError(RoomError, TwilioError):
+    """A Twilio rule was broken: `status` is the HTTP status, `code` the Twilio error code.
+
+    It is a `TwilioError`, so the shared FastAPI handler answers it with Twilio's error JSON.
+    """
 
     def __init__(self, status: int, code: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        TwilioError.__init__(self, status, code, message)
 
     def __repr__(self) -> str:
         return f"RoomRuleError(status={self.status}, code={self.code}, message={self.message!r})"

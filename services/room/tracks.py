@@ -18,6 +18,7 @@ from typing import Final
 from libs.events.sids import ParticipantSid, TrackSid
 from services.room.errors import RoomRuleError, invalid
 from services.room.rules import TrackKind
+from services.room.sdp import SessionDescription
 
 TRACK_NAME_MAX: Final = 128
 NAME_OVERRIDE_KEYS: Final[Mapping[str, str]] = {"audio": "audio_track_name", "video": "video_track_name"}
@@ -40,6 +41,20 @@ class PublishedTrack:
     kind: TrackKind
     mid: str
     enabled: bool = True
+
+
+def offered_tracks(offer: SessionDescription) -> tuple[OfferedTrack, ...]:
+    """The audio/video m-lines a publisher's offer sends on. Data channels are not tracks here.
+    Raises 53300 for a sending m-line without `a=mid` (Janus and we key streams by mid)."""
+    found: list[OfferedTrack] = []
+    for section in offer.media:
+        if section.kind not in ("audio", "video") or not section.sends:
+            continue
+        if not section.mid:
+            raise invalid(53300, "Track is invalid: every media section needs an a=mid")
+        kind: TrackKind = "audio" if section.kind == "audio" else "video"
+        found.append(OfferedTrack(mid=section.mid, kind=kind, msid_track=section.msid_track))
+    return tuple(found)
 
 
 def validate_track_name(name: str) -> str:
