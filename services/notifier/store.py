@@ -15,9 +15,12 @@ from typing import Any
 
 import asyncpg
 
+from libs.db.pool import check_schema_name, transaction
+from libs.db.processed import mark_processed
 from services.notifier.domain import Callback
 from services.notifier.targets import TargetRefused, parse_target
 
+CONSUMER = "notifier"
 STATES = ("pending", "delivering", "delivered", "dead")
 
 
@@ -101,10 +104,6 @@ def _record(row: asyncpg.Record) -> DeliveryRecord:
     )
 
 
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def callback_host(url: str) -> str:
     """The host a callback URL targets (per-host concurrency key); empty when the URL is unusable."""
     try:
@@ -119,8 +118,17 @@ class DeliveryStore:
     def __init__(self, pool: asyncpg.Pool, schema: str = "notifier") -> None:
         self.pool = pool
         self.schema = schema
-        self._t = f"{_quote_ident(schema)}.deliveries"
-        self._k = f"{_quote_ident(schema)}.ordering_keys"
+        self._t = f"{check_schema_name(schema)}.deliveries"
+        self._k = f"{schema}.ordering_keys"
+
+    async def record(self, event_id: uuid.UUID, callback: Callback | None) -> bool:
+        """Mark the event processed and queue its callback, in one transaction; False for a redelivery."""
+        async with transaction(self.pool) as conn:
+            if not await mark_processed(conn, self.schema, CONSUMER, event_id):
+                return False
+            if callback is not None:
+                await self.insert(conn, callback)
+        return True
 
     async def insert(self, conn: asyncpg.Connection, callback: Callback) -> int | None:
         """Queue a callback behind the earlier ones of its key; None when the event is already queued."""
@@ -140,7 +148,7 @@ class DeliveryStore:
             callback.url,
             callback_host(callback.url),
             callback.method,
-            json.dumps(dict(callback.params)),
+            dict(callback.params),
             callback.ordering_key,
             sequence,
         )
@@ -186,7 +194,7 @@ class DeliveryStore:
                 SELECT d.id FROM {self._t} d
                 WHERE d.id IN (SELECT id FROM picked) AND {due}
                 FOR UPDATE OF d SKIP LOCKED
-                """,  # noqa: S608 (schema identifier is quoted; values are bound)
+                """,  # noqa: S608 (checked schema name; values are bound)
                 hosts,
                 slots,
                 per_host_limit,
