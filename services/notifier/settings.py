@@ -24,8 +24,8 @@ class Settings(BaseSettings):
     port: int = 8105
     db_schema: str = "notifier"
     consumer_group: str = "notifier"
-    # Comma-separated; overridable so integration tests can use uuid-named topics.
-    topics: str = f"{ROOM_EVENTS},{RECORDING_EVENTS},{COMPOSITION_EVENTS}"
+    # Appended to every consumed topic name, so integration tests can use uuid-named topics.
+    topic_suffix: str = ""
 
     allow_private_callbacks: bool = False
     allowed_cidrs: str = ""  # comma-separated CIDRs that are allowed even though private
@@ -46,9 +46,9 @@ class Settings(BaseSettings):
         parse_cidrs(value.split(","))
         return value
 
-    def topic_list(self) -> list[str]:
-        """The consumed topics."""
-        return [t.strip() for t in self.topics.split(",") if t.strip()]
+    def topic_map(self) -> dict[str, str]:
+        """Consumed topic name -> logical topic (what the event codec knows)."""
+        return {f"{t}{self.topic_suffix}": t for t in (ROOM_EVENTS, RECORDING_EVENTS, COMPOSITION_EVENTS)}
 
     def target_policy(self) -> TargetPolicy:
         """The SSRF policy these settings describe."""
