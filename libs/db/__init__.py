@@ -1,0 +1,1 @@
+"""PostgreSQL plumbing: asyncpg pool, transactions, migrations, transactional outbox and processed events."""
