@@ -1,0 +1,1 @@
+"""The Mixdown devstack: installs, configures, starts and stops every local process (stdlib only)."""
