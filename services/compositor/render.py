@@ -1,0 +1,235 @@
+"""compose(): probe the sources, plan the timeline, render video chunks in parallel worker processes while the
+audio is mixed once in this process, then join everything losslessly into the output file.
+
+A plain synchronous function: the service calls it through asyncio.to_thread (it blocks on worker
+processes, not on the event loop).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import queue
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from multiprocessing.queues import Queue
+from pathlib import Path
+
+from services.compositor.audio import mix
+from services.compositor.errors import MediaError, NoSourcesError
+from services.compositor.job import CompositionJob, CompositionResult, SourceTrack
+from services.compositor.media_io import (
+    AudioEncoder,
+    Probe,
+    VideoCodecSettings,
+    join,
+    probe,
+    read_audio,
+)
+from services.compositor.segments import ChunkTask, plan_chunks, render_chunk
+from services.compositor.timeline import TICKS_PER_MS, TICKS_PER_SECOND, Plan, SourceSpan, plan
+
+logger = logging.getLogger(__name__)
+
+_AUDIO_WEIGHT = 0.1  # share of the progress bar given to the audio mix when there is video
+_progress_queue: Queue[int] | None = None
+
+
+def _init_worker(progress_queue: Queue[int] | None) -> None:
+    global _progress_queue  # per-process handle set once by the pool initializer
+    _progress_queue = progress_queue
+
+
+def _run_chunk(task: ChunkTask) -> Path:
+    handle = _progress_queue
+    return render_chunk(task, handle.put if handle is not None else None)
+
+
+def _spans(sources: list[SourceTrack], probes: list[Probe]) -> list[SourceSpan]:
+    base = min(s.offset_ms for s in sources)
+    return [
+        SourceSpan(
+            key=i,
+            kind=s.kind,
+            track_name=s.track_name,
+            sids=s.sids,
+            start=(s.offset_ms - base) * TICKS_PER_MS + p.start,
+            end=(s.offset_ms - base) * TICKS_PER_MS + p.end,
+        )
+        for i, (s, p) in enumerate(zip(sources, probes, strict=True))
+    ]
+
+
+def _mix_audio(
+    job: CompositionJob,
+    sources: list[SourceTrack],
+    deltas: dict[int, int],
+    timeline: Plan,
+    out_path: Path,
+    tick: Callable[[float], None],
+) -> None:
+    """Mix every selected audio source once over [0, duration) and encode it."""
+    iterators = [read_audio(sources[key].path, deltas[key]) for key in timeline.audio_keys]
+    encoder = AudioEncoder(out_path, job.format)
+    done = 0
+    for block in mix(iterators, timeline.duration):
+        encoder.encode(block)
+        done += block.shape[0]
+        tick(done / max(timeline.duration, 1))
+    encoder.close()
+
+
+def compose(
+    job: CompositionJob,
+    sources: list[SourceTrack],
+    out_path: Path,
+    *,
+    workers: int | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> CompositionResult:
+    """Render the composition into out_path (.mp4/.webm as job.format).
+
+    `workers` worker processes render video chunks (default os.cpu_count()); `progress` receives values in
+    [0, 1], called from this thread. Raises NoSourcesError (53630) when nothing is selected, MediaError for
+    unreadable sources or output failures."""
+    started = time.monotonic()
+    if not sources:
+        raise NoSourcesError("the room has no recordings to compose")
+    with ThreadPoolExecutor(max_workers=min(8, len(sources))) as pool:
+        probes = list(pool.map(lambda s: probe(s.path, s.kind), sources))
+    spans = _spans(sources, probes)
+    timeline = plan(
+        spans, job.layout, job.resolution, job.audio_sources, job.audio_sources_excluded, trim=job.trim
+    )
+    if (not timeline.video_keys and not timeline.audio_keys) or timeline.duration <= 0:
+        raise NoSourcesError("sources and exclusions resolved to an empty track list")
+    has_video = not job.layout.is_empty and bool(timeline.video_keys)
+    has_audio = bool(timeline.audio_keys)
+    enc = job.encoder
+    total_frames = -(-timeline.duration * enc.fps // TICKS_PER_SECOND) if has_video else 0
+    codec = VideoCodecSettings(
+        fmt=job.format,
+        width=job.resolution.width,
+        height=job.resolution.height,
+        fps=enc.fps,
+        preset=enc.preset,
+        crf=enc.crf,
+    )
+    frame_ticks = TICKS_PER_SECOND // enc.fps
+    report = progress or (lambda _: None)
+    state = {"frames": 0, "audio": 0.0}
+    video_share = 1.0 - _AUDIO_WEIGHT if has_audio and has_video else (1.0 if has_video else 0.0)
+
+    def update() -> None:
+        video = state["frames"] / total_frames if total_frames else 1.0
+        report(min(1.0, video_share * video + (1.0 - video_share) * state["audio"]))
+
+    def on_audio(fraction: float) -> None:
+        state["audio"] = fraction
+        update()
+
+    def on_frames(count: int) -> None:
+        state["frames"] += count
+        update()
+
+    workdir = Path(tempfile.mkdtemp(prefix="mixdown-compose-", dir=out_path.parent))
+    try:
+        # output time = file time + delta: the file's zero sits at the relative offset on the room timeline
+        deltas = {key: spans[key].start - probes[key].start - shift for key, shift in timeline.shift.items()}
+        sources_for_video = {key: (sources[key].path, deltas[key]) for key in timeline.video_keys}
+        tasks = [
+            ChunkTask(
+                index=i,
+                first_frame=first,
+                last_frame=last,
+                segments=tuple(
+                    s
+                    for s in timeline.segments
+                    if s.end > first * frame_ticks and s.start < last * frame_ticks
+                ),
+                grids=timeline.grids,
+                sources=sources_for_video,
+                codec=codec,
+                interpolation=enc.interpolation,
+                max_hold_ms=enc.max_hold_ms,
+                out_path=workdir / f"video-{i:05d}.nut",
+            )
+            for i, (first, last) in enumerate(plan_chunks(total_frames, enc.chunk_seconds * enc.fps))
+        ]
+        audio_path = workdir / "audio.nut" if has_audio else None
+        count = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
+        if count == 1 or len(tasks) <= 1:
+            parts = [render_chunk(task, on_frames) for task in tasks]
+            if audio_path is not None:
+                _mix_audio(job, sources, deltas, timeline, audio_path, on_audio)
+        else:
+            parts = _render_parallel(
+                tasks, count, job, sources, deltas, timeline, audio_path, on_frames, on_audio
+            )
+        stats = join(out_path, job.format, parts, audio_path)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    report(1.0)
+    logger.info(
+        "composition rendered",
+        extra={
+            "duration_s": stats.duration_s,
+            "frames": total_frames,
+            "chunks": len(tasks),
+            "workers": count,
+            "wall_s": round(time.monotonic() - started, 3),
+        },
+    )
+    return CompositionResult(
+        duration_s=stats.duration_s,
+        size=stats.size,
+        bitrate_kbps=stats.bitrate_kbps,
+        video_frames=total_frames,
+        has_video=has_video,
+        has_audio=has_audio,
+    )
+
+
+def _render_parallel(
+    tasks: list[ChunkTask],
+    count: int,
+    job: CompositionJob,
+    sources: list[SourceTrack],
+    deltas: dict[int, int],
+    timeline: Plan,
+    audio_path: Path | None,
+    on_frames: Callable[[int], None],
+    on_audio: Callable[[float], None],
+) -> list[Path]:
+    """Chunks in `count` worker processes (forkserver: safe from a threaded caller) while this thread mixes
+    the audio; progress from workers arrives through a queue and is reported from this thread."""
+    context = multiprocessing.get_context("forkserver")
+    progress_queue: Queue[int] = context.Queue()
+    with ProcessPoolExecutor(
+        max_workers=count, mp_context=context, initializer=_init_worker, initargs=(progress_queue,)
+    ) as pool:
+        futures: list[Future[Path]] = [pool.submit(_run_chunk, task) for task in tasks]
+        if audio_path is not None:
+            _mix_audio(job, sources, deltas, timeline, audio_path, on_audio)
+        pending = set(futures)
+        while pending:
+            with contextlib.suppress(queue.Empty):
+                on_frames(progress_queue.get(timeout=0.2))
+            pending = {f for f in pending if not f.done()}
+        while True:
+            try:
+                on_frames(progress_queue.get_nowait())
+            except queue.Empty:
+                break
+        try:
+            return [f.result() for f in futures]
+        except MediaError:
+            raise
+        except Exception as exc:
+            logger.exception("chunk rendering failed")
+            raise MediaError(f"video rendering failed: {exc}") from exc

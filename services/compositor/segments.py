@@ -1,0 +1,116 @@
+"""Rendering one time segment ("chunk") of the output video into an encoded part.
+
+A chunk is a run of output frames [first, last). Each chunk opens only the sources visible in it, seeks each
+to the keyframe before its first needed time, composites every output frame in YUV and encodes the part
+starting with a keyframe. Chunks are independent, so they run in parallel worker processes and are joined
+losslessly afterwards. Tiles keep their scaled picture until the source produces a new frame, and a frame
+whose tiles all show the same pictures as the previous one is not composited again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.compositor.frames import Canvas
+from services.compositor.layout import Grid, Rect, fit_inside
+from services.compositor.media_io import DecodedVideoFrame, VideoCodecSettings, VideoEncoder, VideoReader
+from services.compositor.timeline import TICKS_PER_MS, TICKS_PER_SECOND, Segment
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkTask:
+    """Everything a worker process needs (picklable)."""
+
+    index: int
+    first_frame: int
+    last_frame: int  # exclusive
+    segments: tuple[Segment, ...]  # the plan's segments overlapping the chunk
+    grids: tuple[Grid, ...]
+    sources: dict[int, tuple[str, int]]  # key -> (path or URL, delta: output time = file time + delta)
+    codec: VideoCodecSettings
+    interpolation: str
+    max_hold_ms: int
+    out_path: Path
+
+
+def plan_chunks(total_frames: int, chunk_frames: int) -> list[tuple[int, int]]:
+    """Split [0, total_frames) into runs of chunk_frames; a short tail (under half a chunk) joins the last."""
+    if total_frames <= 0:
+        return []
+    bounds = list(range(0, total_frames, chunk_frames)) + [total_frames]
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < chunk_frames // 2:
+        del bounds[-2]
+    return list(zip(bounds, bounds[1:], strict=False))
+
+
+def frame_time(index: int, fps: int) -> int:
+    """Output time (ticks) of frame `index`; exact because fps divides 48000."""
+    return index * (TICKS_PER_SECOND // fps)
+
+
+def render_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None) -> Path:
+    """Composite and encode frames [first_frame, last_frame) into task.out_path; returns the path.
+
+    `progress` is called with the number of frames done since the last call (about once a second of video)."""
+    fps = task.codec.fps
+    canvas = Canvas(task.codec.width, task.codec.height)
+    encoder = VideoEncoder(task.out_path, task.codec)
+    readers: dict[int, VideoReader] = {}
+    hold = task.max_hold_ms * TICKS_PER_MS
+    segments = iter(task.segments)
+    segment: Segment | None = next(segments, None)
+    previous_state: tuple[tuple[int, int], ...] | None = None
+    previous_segment: Segment | None = None
+    reported = task.first_frame
+    try:
+        for index in range(task.first_frame, task.last_frame):
+            t = frame_time(index, fps)
+            while segment is not None and segment.end <= t:
+                segment = next(segments, None)
+            tiles: list[tuple[Rect, int, int]] = []  # (cell, key, serial)
+            pictures: list[DecodedVideoFrame | None] = []
+            if segment is not None and segment.start <= t:
+                for placement in segment.placements:
+                    reader = readers.get(placement.key)
+                    if reader is None:
+                        path, delta = task.sources[placement.key]
+                        reader = readers[placement.key] = VideoReader(path, delta)
+                    cell = task.grids[placement.region].cells[placement.cell]
+                    frame = reader.frame_at(t)
+                    if frame is None or t - frame.time > hold:
+                        tiles.append((cell, placement.key, 0))
+                        pictures.append(None)
+                    else:
+                        tiles.append((cell, placement.key, frame.serial))
+                        pictures.append(frame)
+            state = tuple((key, serial) for _, key, serial in tiles)
+            unchanged = state == previous_state and segment is previous_segment
+            if not unchanged:
+                if segment is not previous_segment:
+                    canvas.clear()  # the set of tiles changed: start from black
+                for (cell, _, _), frame in zip(tiles, pictures, strict=True):
+                    if frame is None:
+                        canvas.paint_tile(cell, None, None)
+                        continue
+                    content = fit_inside(cell, frame.width, frame.height)
+                    canvas.paint_tile(
+                        cell, content, frame.planes(content.width, content.height, task.interpolation)
+                    )
+            encoder.encode(canvas.buffer, index, unchanged=unchanged)
+            previous_state, previous_segment = state, segment
+            if progress is not None and index - reported >= fps:
+                progress(index - reported)
+                reported = index
+        encoder.close()
+    finally:
+        for reader in readers.values():
+            reader.close()
+    if progress is not None:
+        progress(task.last_frame - reported)
+    logger.debug("chunk rendered", extra={"chunk": task.index, "frames": task.last_frame - task.first_frame})
+    return task.out_path
