@@ -1,0 +1,1 @@
+"""Accounts, API keys, HTTP Basic auth, secret sealing and Access Token (JWT) verification."""
