@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -40,7 +40,10 @@ class EventConsumer:
         max_backoff_s: float = 30.0,
         auto_offset_reset: str = "earliest",
         max_records: int = 100,
+        decode_as: Mapping[str, str] | None = None,
     ) -> None:
+        """``decode_as`` maps a consumed topic to the logical topic whose event types it carries (tests use
+        uuid-named copies of the real topics)."""
         self._bootstrap = bootstrap
         self._topics = list(topics)
         self._group_id = group_id
@@ -49,6 +52,7 @@ class EventConsumer:
         self._max_backoff_s = max_backoff_s
         self._auto_offset_reset = auto_offset_reset
         self._max_records = max_records
+        self._decode_as = dict(decode_as or {})
         self._stopping = asyncio.Event()
         self.handled = 0
         self.dead_lettered = 0
@@ -105,7 +109,7 @@ class EventConsumer:
     ) -> None:
         value: bytes = record.value or b""
         try:
-            event = decode(record.topic, value)
+            event = decode(self._decode_as.get(record.topic, record.topic), value)
         except UndecodableEvent as exc:
             await self._dead_letter(producer, record, value, str(exc))
         else:
