@@ -12,7 +12,7 @@ import errno
 import logging
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from services.recorder.errors import PortsExhaustedError
 
@@ -93,8 +93,8 @@ class DatagramReceiver(asyncio.DatagramProtocol):
         self.errors = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)  # noqa: S101 - datagram endpoint contract
-        self.transport = transport
+        # create_datagram_endpoint always hands a datagram transport to its protocol.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.peer = (str(addr[0]), int(addr[1]))
