@@ -1,0 +1,1 @@
+"""JSON logging with secret redaction, the /healthz /readyz /metrics app factory, and the service runner."""
