@@ -193,7 +193,7 @@ class ChunkWriter:
         codec: str,
         clock_rate: int,
         *,
-        chunk_seconds: float = 2.0,
+        chunk_seconds: float = 1.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class TrackRecorderConfig:
-    chunk_seconds: float = 2.0
+    chunk_seconds: float = 1.5
     keyframe_interval: float = 10.0
     pli_retry: float = 1.0
     reorder_capacity: int = 128
