@@ -14,9 +14,9 @@ help:
 	@echo "make up | down | status | logs | test | test-unit | test-integration | lint | typecheck | fmt | bench"
 
 # The Python environment: uv from PyPI, the locked dependencies, Python 3.11 from the machine.
+# deploy/devstack/bootstrap-uv finds uv or installs it into ~/.cache/mixdown/uv (works on a bare Debian 12).
 .venv/.synced: uv.lock pyproject.toml
-	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
-	uv sync --frozen --python python3.11
+	"$$(deploy/devstack/bootstrap-uv)" sync --frozen --python python3.11
 	@touch $@
 
 venv: .venv/.synced
@@ -42,6 +42,7 @@ test-integration: venv
 test: lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The local stack (deploy/devstack/devstack): installs what is missing, starts everything, waits until healthy.
 up: venv
 	$(DEVSTACK) up
 
@@ -52,7 +53,7 @@ status:
 	$(DEVSTACK) status
 
 logs:
-	$(DEVSTACK) logs
+	$(DEVSTACK) logs $(LOGS)
 
 bench: venv
 	$(PY) -m bench $(BENCH_ARGS)
