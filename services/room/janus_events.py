@@ -269,7 +269,8 @@ def _videoroom(meta: EventMeta, data: Mapping[str, object]) -> JanusEvent | None
             room,
             publisher,
             stream_id,
-            _str(data.get("media")),
+            # Janus 1.1 names the stream kind "type" here ("media" in older releases).
+            _str(data.get("type")) or _str(data.get("media")),
             _str(data.get("host")),
             _int(data.get("port")),
         )

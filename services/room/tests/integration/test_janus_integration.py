@@ -249,12 +249,14 @@ async def test_publish_forward_subscribe_kick(janus: JanusClient, janus_target: 
             assert published_event.room == room
             await sink.wait_for(lambda e: isinstance(e, WebrtcUp) and e.meta.handle_id == handle.handle_id)
             await sink.wait_for(lambda e: isinstance(e, MediaReceiving) and e.receiving)
-            await sink.wait_for(lambda e: isinstance(e, RtpForwardStarted) and e.publisher_id == participant)
+            forward = await sink.wait_for(lambda e: isinstance(e, RtpForwardStarted) and e.port == video_port)
+            assert isinstance(forward, RtpForwardStarted)
+            assert (forward.room, forward.publisher_id, forward.media) == (room, participant, "video")
             left = await sink.wait_for(
                 lambda e: isinstance(e, ParticipantLeft) and e.participant_id == participant
             )
             assert isinstance(left, ParticipantLeft)
-            assert left.room == room
+            assert (left.room, left.kicked) == (room, True)
         await handle.detach()
     finally:
         for transport in (transport_v, transport_a):

@@ -113,7 +113,7 @@ def core(kind: int, body: dict[str, object], subtype: int | None = None) -> dict
                     "event": "rtp_forward",
                     "room": ROOM,
                     "publisher_id": PA,
-                    "media": "video",
+                    "type": "video",
                     "stream_id": 7,
                     "host": "10.77.0.254",
                     "port": 20000,
@@ -121,6 +121,12 @@ def core(kind: int, body: dict[str, object], subtype: int | None = None) -> dict
                 handle=False,
             ),
             RtpForwardStarted(NO_HANDLE, ROOM, PA, 7, "video", "10.77.0.254", 20000),
+        ),
+        (
+            plugin(
+                {"event": "rtp_forward", "room": ROOM, "publisher_id": PA, "media": "audio"}, handle=False
+            ),
+            RtpForwardStarted(NO_HANDLE, ROOM, PA, None, "audio", None, None),
         ),
         (
             plugin(
