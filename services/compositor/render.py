@@ -58,7 +58,8 @@ def _spans(sources: list[SourceTrack], probes: list[Probe]) -> list[SourceSpan]:
             kind=s.kind,
             track_name=s.track_name,
             sids=s.sids,
-            start=(s.offset_ms - base) * TICKS_PER_MS + p.start,
+            # negative timestamps (codec delay such as Opus pre-skip) do not extend a span before its offset
+            start=(s.offset_ms - base) * TICKS_PER_MS + max(0, p.start),
             end=(s.offset_ms - base) * TICKS_PER_MS + p.end,
         )
         for i, (s, p) in enumerate(zip(sources, probes, strict=True))
@@ -140,7 +141,9 @@ def compose(
     workdir = Path(tempfile.mkdtemp(prefix="mixdown-compose-", dir=out_path.parent))
     try:
         # output time = file time + delta: the file's zero sits at the relative offset on the room timeline
-        deltas = {key: spans[key].start - probes[key].start - shift for key, shift in timeline.shift.items()}
+        deltas = {
+            key: spans[key].start - max(0, probes[key].start) - shift for key, shift in timeline.shift.items()
+        }
         sources_for_video = {key: (sources[key].path, deltas[key]) for key in timeline.video_keys}
         tasks = [
             ChunkTask(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -19,6 +20,17 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 
 
+def _vp8_encoder(codec: str, width: int, height: int, fps: int) -> Any:
+    ctx: Any = av.CodecContext.create(codec, "w")
+    ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
+    ctx.time_base = Fraction(1, 1000)
+    ctx.framerate = Fraction(fps, 1)
+    ctx.bit_rate = 400_000
+    if codec == "libvpx":
+        ctx.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    return ctx
+
+
 def write_video(
     path: Path,
     pieces: list[tuple[float, float, str, int, int]],
@@ -27,17 +39,21 @@ def write_video(
     codec: str = "libvpx",
 ) -> Path:
     """A video track made of pieces (start s, end s, colour, width, height); timestamps follow the pieces, so
-    gaps between pieces are gaps in the file and a size change is a mid-track resolution change."""
+    gaps between pieces are gaps in the file. A piece of another size is encoded by a fresh encoder into the
+    same track: a mid-track resolution change, as simulcast recordings have."""
     with av.open(str(path), "w", format="matroska") as container:
-        first_w, first_h = pieces[0][3], pieces[0][4]
-        stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = first_w, first_h, "yuv420p"
-        stream.codec_context.time_base = Fraction(1, 1000)
-        stream.options = (
-            {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"} if codec == "libvpx" else {}
-        )
-        stream.bit_rate = 400_000
+        stream: Any = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = pieces[0][3], pieces[0][4], "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        encoder: Any = None
+        size = None
         for start, end, colour, width, height in pieces:
+            if (width, height) != size:
+                if encoder is not None:
+                    for packet in encoder.encode(None):
+                        packet.stream = stream
+                        container.mux(packet)
+                encoder, size = _vp8_encoder(codec, width, height, fps), (width, height)
             y, u, v = COLOURS[colour]
             frame_data = np.empty((height * 3 // 2, width), np.uint8)
             frame_data[:height] = y
@@ -45,26 +61,23 @@ def write_video(
             chroma[: chroma.size // 2] = u
             chroma[chroma.size // 2 :] = v
             for i in range(round((end - start) * fps)):
-                frame = av.VideoFrame.from_ndarray(frame_data, format="yuv420p")
+                frame: Any = av.VideoFrame.from_ndarray(frame_data, format="yuv420p")
                 frame.pts = round((start + i / fps) * 1000)
                 frame.time_base = Fraction(1, 1000)
-                if (width, height) != (stream.codec_context.width, stream.codec_context.height):
-                    frame = frame.reformat(
-                        width=stream.codec_context.width, height=stream.codec_context.height
-                    )
-                    frame.pts = round((start + i / fps) * 1000)
-                    frame.time_base = Fraction(1, 1000)
-                for packet in stream.encode(frame):
+                for packet in encoder.encode(frame):
+                    packet.stream = stream
                     container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
+        if encoder is not None:
+            for packet in encoder.encode(None):
+                packet.stream = stream
+                container.mux(packet)
     return path
 
 
 def write_audio(path: Path, pieces: list[tuple[float, float, float]], *, amplitude: float = 0.2) -> Path:
     """An Opus track of sine tones (start s, end s, Hz); gaps between pieces are timestamp gaps."""
     with av.open(str(path), "w", format="matroska") as container:
-        stream = container.add_stream("libopus", rate=48000)
+        stream: Any = container.add_stream("libopus", rate=48000)
         stream.layout = "mono"
         for start, end, hz in pieces:
             n = round((end - start) * 48000)

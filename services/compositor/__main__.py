@@ -1,0 +1,5 @@
+"""``python -m services.compositor``"""
+
+from services.compositor.main import main
+
+main()
