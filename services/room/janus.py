@@ -23,7 +23,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 
@@ -33,23 +33,44 @@ from services.room.errors import (
     JanusSessionLostError,
     JanusTimeoutError,
 )
+from services.room.janus_handles import (
+    VIDEOROOM_PLUGIN,
+    JanusMessage,
+    Joined,
+    JsonObject,
+    PluginHandle,
+    Published,
+    PublisherHandle,
+    StreamInfo,
+    StreamToggle,
+    SubscriberHandle,
+    SubscribeStream,
+    Subscription,
+    message_from,
+    opt_int,
+    opt_str,
+    plugin_data,
+    raise_for_plugin_error,
+)
+
+__all__ = [
+    "ForwardStream",
+    "Forwarder",
+    "JanusClient",
+    "JanusMessage",
+    "JanusParticipant",
+    "Joined",
+    "PluginHandle",
+    "Published",
+    "PublisherHandle",
+    "StreamInfo",
+    "StreamToggle",
+    "SubscribeStream",
+    "SubscriberHandle",
+    "Subscription",
+]
 
 logger = logging.getLogger(__name__)
-
-VIDEOROOM_PLUGIN: Final = "janus.plugin.videoroom"
-JsonObject = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class JanusMessage:
-    """One message from the long poll: `janus` kind, sending handle, transaction, plugin data, jsep."""
-
-    janus: str
-    sender: int | None
-    transaction: str | None
-    data: JsonObject
-    jsep: JsonObject | None
-    raw: JsonObject
 
 
 @dataclass(frozen=True)
@@ -77,316 +98,6 @@ class Forwarder:
     port: int | None
     local_rtcp_port: int | None = None
     remote_rtcp_port: int | None = None
-
-
-@dataclass(frozen=True)
-class StreamInfo:
-    """A stream of a publisher (or of a subscription): type, mid and codec as Janus reports them."""
-
-    type: str
-    mid: str
-    mindex: int | None = None
-    codec: str | None = None
-    feed_id: str | None = None  # subscriptions: the publisher the stream comes from
-    feed_mid: str | None = None
-
-
-@dataclass(frozen=True)
-class Joined:
-    participant_id: str
-    private_id: int | None
-    publishers: tuple[JsonObject, ...]
-
-
-@dataclass(frozen=True)
-class Published:
-    answer_sdp: str
-    streams: tuple[StreamInfo, ...]
-
-
-@dataclass(frozen=True)
-class SubscribeStream:
-    """What a subscriber asks for: a publisher (`feed`) and optionally one of its mids (else all)."""
-
-    feed: str
-    mid: str | None = None
-
-
-@dataclass(frozen=True)
-class Subscription:
-    offer_sdp: str
-    streams: tuple[StreamInfo, ...]
-
-
-@dataclass(frozen=True)
-class StreamToggle:
-    """Turn sending of one subscription stream (our side's `mid`) on or off, e.g. for subscribe rules."""
-
-    mid: str
-    send: bool
-
-
-def _opt_int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _opt_str(value: object) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _streams(value: object) -> tuple[StreamInfo, ...]:
-    if not isinstance(value, list):
-        return ()
-    found: list[StreamInfo] = []
-    for item in value:
-        if not isinstance(item, Mapping):
-            continue
-        stream_type, mid = _opt_str(item.get("type")), _opt_str(item.get("mid"))
-        if stream_type is None or mid is None:
-            continue
-        found.append(
-            StreamInfo(
-                type=stream_type,
-                mid=mid,
-                mindex=_opt_int(item.get("mindex")),
-                codec=_opt_str(item.get("codec")),
-                feed_id=_opt_str(item.get("feed_id")),
-                feed_mid=_opt_str(item.get("feed_mid")),
-            )
-        )
-    return tuple(found)
-
-
-def _plugin_data(message: Mapping[str, Any]) -> JsonObject:
-    plugindata = message.get("plugindata")
-    if isinstance(plugindata, Mapping):
-        data = plugindata.get("data")
-        if isinstance(data, dict):
-            return data
-    return {}
-
-
-def _raise_for_plugin_error(data: Mapping[str, Any]) -> None:
-    if "error_code" in data or "error" in data:
-        code = _opt_int(data.get("error_code")) or 0
-        raise JanusError(code, str(data.get("error", "unknown VideoRoom error")))
-
-
-def _message(raw: JsonObject) -> JanusMessage:
-    jsep = raw.get("jsep")
-    return JanusMessage(
-        janus=str(raw.get("janus", "")),
-        sender=_opt_int(raw.get("sender")),
-        transaction=_opt_str(raw.get("transaction")),
-        data=_plugin_data(raw),
-        jsep=jsep if isinstance(jsep, dict) else None,
-        raw=raw,
-    )
-
-
-class PluginHandle:
-    """One attached VideoRoom handle. `events` receives the handle's unsolicited messages."""
-
-    EVENT_BACKLOG: Final = 256
-
-    def __init__(self, client: JanusClient, handle_id: int, session_id: int) -> None:
-        self.client = client
-        self.handle_id = handle_id
-        self.session_id = session_id
-        self.events: asyncio.Queue[JanusMessage] = asyncio.Queue(maxsize=self.EVENT_BACKLOG)
-        self.lost = False
-
-    def _deliver(self, message: JanusMessage) -> None:
-        if self.events.full():
-            # Nobody is reading: keep the newest events, which describe the current state.
-            self.events.get_nowait()
-        self.events.put_nowait(message)
-
-    async def request(self, body: JsonObject) -> JsonObject:
-        """A synchronous plugin request; returns the plugin data or raises `JanusError`."""
-        self._check()
-        return await self.client.plugin_request(self, body)
-
-    async def message(
-        self, body: JsonObject, jsep: JsonObject | None = None, *, wait: float | None = None
-    ) -> tuple[JsonObject, JsonObject | None]:
-        """An asynchronous plugin request (ack, then an event with the same transaction)."""
-        self._check()
-        return await self.client.plugin_message(self, body, jsep, wait=wait)
-
-    async def trickle(self, candidates: Sequence[JsonObject], *, completed: bool = False) -> None:
-        """Forward trickled ICE candidates (`{"candidate","sdpMid","sdpMLineIndex"}`) to Janus."""
-        self._check()
-        body: JsonObject = {"janus": "trickle"}
-        if candidates:
-            body["candidates"] = [*candidates, {"completed": True}] if completed else list(candidates)
-        elif completed:
-            body["candidate"] = {"completed": True}
-        else:
-            return
-        await self.client.handle_call(self, body)
-
-    async def wait_event(
-        self, predicate: Callable[[JanusMessage], bool], *, wait: float = 10.0
-    ) -> JanusMessage:
-        """The next queued event satisfying `predicate` (others are consumed). Raises JanusTimeoutError."""
-        deadline = time.monotonic() + wait
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise JanusTimeoutError("no matching Janus event in time")
-            try:
-                message = await asyncio.wait_for(self.events.get(), remaining)
-            except TimeoutError:
-                raise JanusTimeoutError("no matching Janus event in time") from None
-            if predicate(message):
-                return message
-
-    async def hangup(self) -> None:
-        """Close the handle's PeerConnection (the handle stays attached)."""
-        if not self.lost:
-            await self.client.handle_call(self, {"janus": "hangup"})
-
-    async def detach(self) -> None:
-        """Detach the handle; a lost handle needs nothing."""
-        if self.lost:
-            return
-        try:
-            await self.client.handle_call(self, {"janus": "detach"})
-        finally:
-            self.lost = True
-            self.client.forget(self)
-
-    def _check(self) -> None:
-        if self.lost:
-            raise JanusSessionLostError("this Janus handle belongs to a lost session")
-
-
-class PublisherHandle(PluginHandle):
-    """A WHIP publisher: join as publisher, publish an offer, get Janus's answer."""
-
-    participant_id: str | None = None
-    room: str | None = None
-
-    async def join(
-        self, room: str, *, participant_id: str | None = None, display: str | None = None
-    ) -> Joined:
-        """Join `room` as a publisher with our id (a PA SID with string_ids)."""
-        body: JsonObject = {"request": "join", "ptype": "publisher", "room": room}
-        if participant_id is not None:
-            body["id"] = participant_id
-        if display is not None:
-            body["display"] = display
-        data, _ = await self.message(body)
-        joined_id = _opt_str(data.get("id"))
-        if data.get("videoroom") != "joined" or joined_id is None:
-            raise JanusError(0, "unexpected answer to join")
-        self.participant_id, self.room = joined_id, room
-        publishers = data.get("publishers")
-        return Joined(
-            participant_id=joined_id,
-            private_id=_opt_int(data.get("private_id")),
-            publishers=tuple(p for p in publishers if isinstance(p, dict))
-            if isinstance(publishers, list)
-            else (),
-        )
-
-    async def publish(
-        self,
-        offer_sdp: str,
-        *,
-        display: str | None = None,
-        bitrate: int | None = None,
-        descriptions: Sequence[tuple[str, str]] = (),
-        wait: float | None = None,
-    ) -> Published:
-        """Publish with the client's SDP offer; returns Janus's answer and the published streams.
-        `descriptions` are (mid, text) pairs Janus shows to subscribers (we use the track names)."""
-        body: JsonObject = {"request": "publish"}
-        if display is not None:
-            body["display"] = display
-        if bitrate is not None:
-            body["bitrate"] = bitrate
-        if descriptions:
-            body["descriptions"] = [{"mid": mid, "description": text} for mid, text in descriptions]
-        data, jsep = await self.message(body, {"type": "offer", "sdp": offer_sdp}, wait=wait)
-        if jsep is None or jsep.get("type") != "answer" or not isinstance(jsep.get("sdp"), str):
-            raise JanusError(0, "Janus returned no SDP answer to publish")
-        return Published(answer_sdp=jsep["sdp"], streams=_streams(data.get("streams")))
-
-    async def configure(
-        self, *, keyframe: bool | None = None, bitrate: int | None = None, streams: Sequence[JsonObject] = ()
-    ) -> JsonObject:
-        """Publisher `configure`: e.g. `keyframe=True` asks the publisher for a keyframe (PLI)."""
-        body: JsonObject = {"request": "configure"}
-        if keyframe is not None:
-            body["keyframe"] = keyframe
-        if bitrate is not None:
-            body["bitrate"] = bitrate
-        if streams:
-            body["streams"] = list(streams)
-        data, _ = await self.message(body)
-        return data
-
-    async def unpublish(self) -> None:
-        await self.message({"request": "unpublish"})
-
-    async def leave(self) -> None:
-        await self.message({"request": "leave"})
-
-
-class SubscriberHandle(PluginHandle):
-    """A WHEP viewer. Janus makes the offer: `join` returns it, `start` takes the client's answer."""
-
-    async def join(
-        self,
-        room: str,
-        streams: Sequence[SubscribeStream],
-        *,
-        private_id: int | None = None,
-        use_msid: bool = True,
-        wait: float | None = None,
-    ) -> Subscription:
-        """Subscribe to `streams` of `room`; returns Janus's SDP offer (candidates included)."""
-        wanted: list[JsonObject] = []
-        for stream in streams:
-            item: JsonObject = {"feed": stream.feed}
-            if stream.mid is not None:
-                item["mid"] = stream.mid
-            wanted.append(item)
-        body: JsonObject = {
-            "request": "join",
-            "ptype": "subscriber",
-            "room": room,
-            "streams": wanted,
-            "use_msid": use_msid,
-        }
-        if private_id is not None:
-            body["private_id"] = private_id
-        data, jsep = await self.message(body, wait=wait)
-        if jsep is None or jsep.get("type") != "offer" or not isinstance(jsep.get("sdp"), str):
-            raise JanusError(0, "Janus returned no SDP offer to the subscription")
-        return Subscription(offer_sdp=jsep["sdp"], streams=_streams(data.get("streams")))
-
-    async def start(self, answer_sdp: str) -> None:
-        """Complete the negotiation with the client's SDP answer."""
-        await self.message({"request": "start"}, {"type": "answer", "sdp": answer_sdp})
-
-    async def configure(self, toggles: Sequence[StreamToggle]) -> None:
-        """Pause or resume individual streams without renegotiation (subscribe rules)."""
-        await self.message(
-            {"request": "configure", "streams": [{"mid": t.mid, "send": t.send} for t in toggles]}
-        )
-
-    async def pause(self) -> None:
-        await self.message({"request": "pause"})
-
-    async def leave(self) -> None:
-        await self.message({"request": "leave"})
 
 
 _H = TypeVar("_H", bound=PluginHandle)
@@ -492,7 +203,7 @@ class JanusClient:
             raise JanusError(0, "Janus answered with a non-object")
         if answer.get("janus") == "error":
             error = answer.get("error")
-            code = _opt_int(error.get("code")) if isinstance(error, Mapping) else None
+            code = opt_int(error.get("code")) if isinstance(error, Mapping) else None
             reason = str(error.get("reason", "")) if isinstance(error, Mapping) else ""
             if code == JANUS_SESSION_NOT_FOUND:
                 raise JanusSessionLostError(reason or "No such session")
@@ -501,7 +212,7 @@ class JanusClient:
 
     async def _open_session(self) -> None:
         created = await self._post("", {"janus": "create"})
-        session_id = _opt_int(created.get("data", {}).get("id"))
+        session_id = opt_int(created.get("data", {}).get("id"))
         if session_id is None:
             raise JanusError(0, "Janus create returned no session id")
         self._state.session_id = session_id
@@ -511,7 +222,7 @@ class JanusClient:
     async def _attach(self, kind: type[_H]) -> _H:
         session = self._require_session()
         answer = await self._post(f"/{session}", {"janus": "attach", "plugin": VIDEOROOM_PLUGIN})
-        handle_id = _opt_int(answer.get("data", {}).get("id"))
+        handle_id = opt_int(answer.get("data", {}).get("id"))
         if handle_id is None:
             raise JanusError(0, "Janus attach returned no handle id")
         handle = kind(self, handle_id, session)
@@ -542,8 +253,8 @@ class JanusClient:
         except JanusSessionLostError:
             await self._recover(handle.session_id)
             raise
-        data = _plugin_data(answer)
-        _raise_for_plugin_error(data)
+        data = plugin_data(answer)
+        raise_for_plugin_error(data)
         return data
 
     async def plugin_message(
@@ -564,7 +275,7 @@ class JanusClient:
                 await self._recover(handle.session_id)
                 raise
             if answer.get("janus") == "success":  # some requests answer synchronously
-                message = _message(answer)
+                message = message_from(answer)
             else:
                 try:
                     message = await asyncio.wait_for(future, wait or self._request_timeout)
@@ -572,7 +283,7 @@ class JanusClient:
                     raise JanusTimeoutError("no Janus event for the request in time") from None
         finally:
             self._state.pending.pop(transaction, None)
-        _raise_for_plugin_error(message.data)
+        raise_for_plugin_error(message.data)
         return message.data, message.jsep
 
     async def _admin_request(self, body: JsonObject) -> JsonObject:
@@ -627,11 +338,11 @@ class JanusClient:
             return
         if kind == "error":
             error = raw.get("error")
-            code = _opt_int(error.get("code")) if isinstance(error, Mapping) else None
+            code = opt_int(error.get("code")) if isinstance(error, Mapping) else None
             if code == JANUS_SESSION_NOT_FOUND:
                 await self._recover(session)
             return
-        message = _message(raw)
+        message = message_from(raw)
         pending = self._state.pending.get(message.transaction or "")
         if pending is not None and kind in ("event", "success") and not pending.future.done():
             pending.future.set_result(message)
@@ -639,7 +350,7 @@ class JanusClient:
         if message.sender is not None:
             handle = self._state.handles.get(message.sender)
             if handle is not None:
-                handle._deliver(message)
+                handle.deliver(message)
                 if kind == "detached":
                     handle.lost = True
                     self.forget(handle)
@@ -743,10 +454,8 @@ class JanusClient:
         data = await self._admin_request({"request": "listparticipants", "room": room_id})
         found: list[JanusParticipant] = []
         for item in data.get("participants") or []:
-            if isinstance(item, Mapping) and (pid := _opt_str(item.get("id"))) is not None:
-                found.append(
-                    JanusParticipant(pid, _opt_str(item.get("display")), bool(item.get("publisher")))
-                )
+            if isinstance(item, Mapping) and (pid := opt_str(item.get("id"))) is not None:
+                found.append(JanusParticipant(pid, opt_str(item.get("display")), bool(item.get("publisher"))))
         return found
 
     async def kick(self, room_id: str, participant_id: str, *, secret: str) -> None:
@@ -801,7 +510,7 @@ class JanusClient:
         data = await self._admin_request({"request": "listforwarders", "room": room_id, "secret": secret})
         found: dict[str, list[Forwarder]] = {}
         for publisher in data.get("publishers") or []:
-            if not isinstance(publisher, Mapping) or (pid := _opt_str(publisher.get("publisher_id"))) is None:
+            if not isinstance(publisher, Mapping) or (pid := opt_str(publisher.get("publisher_id"))) is None:
                 continue
             found[pid] = [_forwarder(f) for f in publisher.get("forwarders") or [] if isinstance(f, Mapping)]
         return found
@@ -809,10 +518,10 @@ class JanusClient:
 
 def _forwarder(item: Mapping[str, Any]) -> Forwarder:
     return Forwarder(
-        stream_id=_opt_int(item.get("stream_id")) or 0,
-        type=_opt_str(item.get("type")),
-        host=_opt_str(item.get("host")),
-        port=_opt_int(item.get("port")),
-        local_rtcp_port=_opt_int(item.get("local_rtcp_port")),
-        remote_rtcp_port=_opt_int(item.get("remote_rtcp_port")),
+        stream_id=opt_int(item.get("stream_id")) or 0,
+        type=opt_str(item.get("type")),
+        host=opt_str(item.get("host")),
+        port=opt_int(item.get("port")),
+        local_rtcp_port=opt_int(item.get("local_rtcp_port")),
+        remote_rtcp_port=opt_int(item.get("remote_rtcp_port")),
     )
