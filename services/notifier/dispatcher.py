@@ -95,6 +95,7 @@ class Dispatcher:
         self._clock = clock
         self._rng = rng or random.SystemRandom()
         self._wake = asyncio.Event()
+        self._stopping = False
         self._by_host: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -105,6 +106,11 @@ class Dispatcher:
 
     def wake(self) -> None:
         """Look for due deliveries now instead of at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop claiming; `run` returns once the attempts in flight have finished."""
+        self._stopping = True
         self._wake.set()
 
     def _host_slots(self) -> dict[str, int]:
@@ -135,9 +141,13 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self) -> None:
-        """Loop until cancelled; database trouble is logged and retried after the poll interval."""
+        """Loop until `stop()` or cancellation; database trouble is logged and retried after a poll interval.
+
+        After `stop()` the attempts in flight finish normally; on cancellation they are cancelled (their rows
+        are retried once their lease expires).
+        """
         try:
-            while True:
+            while not self._stopping:
                 self._wake.clear()
                 try:
                     started = await self.run_once()
@@ -155,6 +165,7 @@ class Dispatcher:
                         await self._wake.wait()
                 except TimeoutError:
                     pass
+            await self.drain(cancel=False)
         finally:
             await self.drain(cancel=True)
 

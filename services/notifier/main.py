@@ -5,18 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+import signal
+import sys
+import time
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
+from types import FrameType
 
 import asyncpg
+import uvicorn
 
+from libs.auth.store import IdentityStore
 from libs.db.migrate import migrate
 from libs.db.pool import create_pool
 from libs.events.base import Event
 from libs.events.consumer import EventConsumer
+from libs.events.sids import AccountSid
+from libs.events.topics import ALL_TOPICS, TopicSpec, ensure_topics
 from libs.twilio.signature import compute_signature
 from services.notifier import handlers
+from services.notifier.api import http_app
 from services.notifier.delivery import CallbackSender
 from services.notifier.dispatcher import AuthTokens, Dispatcher, DispatchLimits
 from services.notifier.metrics import NotifierMetrics
@@ -44,14 +53,25 @@ class Notifier:
         """The consumer's handler: queue the event's callback durably (see handlers.on_event)."""
         await handlers.on_event(event, self.store, self.dispatcher.wake, self.metrics)
 
+    def __post_init__(self) -> None:
+        self._stopped = asyncio.Event()
+
     async def refresh_gauges(self) -> None:
-        """Keep the pending/dead gauges current (every ``gauge_interval_s``)."""
-        while True:
+        """Keep the pending/dead gauges current (every ``gauge_interval_s``) until `stop()`."""
+        while not self._stopped.is_set():
             try:
                 self.metrics.set_queue(await self.store.count_by_state())
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 logger.warning("queue gauge refresh failed", extra={"error": type(exc).__name__})
-            await asyncio.sleep(self.settings.gauge_interval_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.gauge_interval_s):
+                    await self._stopped.wait()
+
+    def stop(self) -> None:
+        """Graceful stop: no new messages or claims; `run` returns when attempts in flight are done."""
+        self._stopped.set()
+        self.consumer.stop()
+        self.dispatcher.stop()
 
     async def run(self) -> None:
         """Consume, dispatch and refresh gauges until cancelled (or one of them fails)."""
@@ -67,8 +87,39 @@ class Notifier:
         await self.pool.close()
 
 
-async def build(settings: Settings, tokens: AuthTokens, metrics: NotifierMetrics | None = None) -> Notifier:
-    """Connect to Postgres, apply migrations and assemble the notifier (nothing runs yet)."""
+class IdentityTokens:
+    """Auth tokens from libs.auth, cached briefly so each attempt does not unseal again."""
+
+    def __init__(self, identity: IdentityStore, ttl_s: float = 60.0) -> None:
+        self._identity = identity
+        self._ttl_s = ttl_s
+        self._cache: dict[str, tuple[float, str | None]] = {}
+
+    async def auth_token(self, account_sid: str) -> str | None:
+        now = time.monotonic()
+        hit = self._cache.get(account_sid)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        if not AccountSid.is_valid(account_sid):
+            return None
+        token = await self._identity.auth_token(AccountSid(account_sid))
+        self._cache[account_sid] = (now + self._ttl_s, token)
+        return token
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """Specs of the consumed topics (their logical twins' shape under the consumed names)."""
+    logical = {spec.name: spec for spec in ALL_TOPICS}
+    return [replace(logical[name], name=consumed) for consumed, name in settings.topic_map().items()]
+
+
+async def build(
+    settings: Settings, tokens: AuthTokens | None = None, metrics: NotifierMetrics | None = None
+) -> Notifier:
+    """Connect to Postgres, apply migrations and assemble the notifier (nothing runs yet).
+
+    ``tokens`` defaults to the accounts of libs.auth (needs MIXDOWN_MASTER_KEY).
+    """
     pool = await create_pool(
         settings.postgres.dsn,
         min_size=settings.postgres.min_pool_size,
@@ -76,6 +127,8 @@ async def build(settings: Settings, tokens: AuthTokens, metrics: NotifierMetrics
     )
     try:
         await migrate(pool, settings.db_schema, MIGRATIONS)
+        if tokens is None:
+            tokens = IdentityTokens(IdentityStore(pool, settings.platform.master_key_bytes()))
     except BaseException:
         await pool.close()
         raise
@@ -111,3 +164,49 @@ async def run_until_cancelled(notifier: Notifier) -> None:
     finally:
         with contextlib.suppress(Exception):
             await notifier.close()
+
+
+async def serve(settings: Settings) -> None:
+    """The service process: topics, migrations, notifier loops and the internal HTTP app on ``port``.
+
+    SIGTERM/SIGINT stop the HTTP server, then the notifier stops gracefully: attempts in flight get up to
+    the HTTP timeout to finish before they are cancelled.
+    """
+    await ensure_topics(settings.kafka.bootstrap_servers, topic_specs(settings))
+    notifier = await build(settings)
+    app = http_app(notifier.store, notifier.dispatcher.wake, notifier.metrics.registry, settings.kafka)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    )
+    work = asyncio.create_task(run_until_cancelled(notifier), name="notifier")
+    # If the loops die (e.g. Kafka gone for good), stop serving so the supervisor restarts the process.
+    work.add_done_callback(lambda _: setattr(server, "should_exit", True))
+    logger.info("notifier started", extra={"port": settings.port, "schema": settings.db_schema})
+    # uvicorn re-raises the signal that stopped it after restoring the previous handler; make that a no-op
+    # so the graceful stop below runs instead of the default action killing the process mid-attempt.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _after_server_signal)
+    try:
+        await server.serve()  # returns on SIGTERM/SIGINT
+    finally:
+        notifier.stop()
+        try:
+            async with asyncio.timeout(settings.http_timeout_s + 2.0):
+                await asyncio.shield(work)
+        except TimeoutError:
+            work.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
+        logger.info("notifier stopped")
+
+
+def _after_server_signal(signum: int, frame: FrameType | None) -> None:
+    logger.info("signal received while stopping", extra={"signal": signum})
+
+
+def main() -> None:
+    """`python -m services.notifier`."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout)
+    # httpx logs full request URLs at INFO; GET callbacks carry their parameters in the query string.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    asyncio.run(serve(Settings()))

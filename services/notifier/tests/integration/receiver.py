@@ -34,10 +34,12 @@ class Received:
 
 @dataclass
 class Script:
-    """Statuses to answer in turn (the last one repeats); `hang` blocks until `release` is set."""
+    """Statuses to answer in turn (the last one repeats); the first `hang_calls` requests (all when `hang`)
+    block until `release` is set."""
 
     statuses: list[int] = field(default_factory=lambda: [200])
     hang: bool = False
+    hang_calls: int = 0
     release: asyncio.Event = field(default_factory=asyncio.Event)
     calls: int = 0
 
@@ -57,8 +59,10 @@ class Receiver:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def on(self, path: str, statuses: list[int] | None = None, *, hang: bool = False) -> Script:
-        script = Script(statuses=statuses or [200], hang=hang)
+    def on(
+        self, path: str, statuses: list[int] | None = None, *, hang: bool = False, hang_calls: int = 0
+    ) -> Script:
+        script = Script(statuses=statuses or [200], hang=hang, hang_calls=hang_calls)
         self.scripts[path] = script
         return script
 
@@ -100,10 +104,11 @@ class Receiver:
             status=0,
         )
         script = self.scripts.get(scope["path"]) or self.on(scope["path"])
+        hangs = script.hang or script.calls < script.hang_calls
         record.status = status = script.next_status()
         self.received.append(record)
         self.arrived.set()
-        if script.hang:
+        if hangs:
             await script.release.wait()
         await send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})
