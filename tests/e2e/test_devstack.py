@@ -370,3 +370,29 @@ async def test_kafka_transactions_work_on_one_node(devstack: dict[str, str]) -> 
 def test_auto_topic_creation_is_off(devstack: dict[str, str]) -> None:
     from_props = (REPO / "var" / "kafka" / "server.properties").read_text()
     assert "auto.create.topics.enable=false" in from_props.splitlines()
+
+
+def test_up_restarts_only_what_died(devstack: dict[str, str]) -> None:
+    before = pids()
+    stopped = devstack_cmd("stop", "edge", timeout=60)
+    assert stopped.returncode == 0, stopped.stderr
+    assert "edge" not in pids()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{EDGE}/healthz", timeout=5)
+    assert devstack_cmd("status", "--check", "--quiet").returncode == 1
+    result = devstack_cmd("up", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = pids()
+    assert after["edge"] != before["edge"]
+    assert {k: v for k, v in after.items() if k != "edge"} == {k: v for k, v in before.items() if k != "edge"}
+    assert httpx.get(f"{EDGE}/healthz", timeout=5).status_code == 200
+
+
+def test_env_and_logs_subcommands(devstack: dict[str, str]) -> None:
+    env = devstack_cmd("env")
+    assert env.returncode == 0
+    exported = dict(line.removeprefix("export ").split("=", 1) for line in env.stdout.splitlines())
+    assert exported["KAFKA_BOOTSTRAP_SERVERS"] == "'127.0.0.1:9092'"
+    logs = devstack_cmd("logs", "--no-follow", "-n", "50", "edge", timeout=30)
+    assert logs.returncode == 0
+    assert ' HTTP/1.1" ' in logs.stdout

@@ -15,7 +15,7 @@ def _temp_paths(tmp_dir: str, modules: tuple[str, ...]) -> str:
 
 def devstack_values(temp_modules: tuple[str, ...]) -> dict[str, str]:
     values = {
-        "PID_FILE": str(VAR / "run" / "edge.nginx.pid"),
+        "PID_FILE": str(VAR / "nginx" / "nginx.pid"),
         "TEMP_PATHS": _temp_paths(str(VAR / "nginx" / "tmp"), temp_modules),
         "EDGE_LISTEN": f"\t\tlisten 127.0.0.1:{EDGE_PORT};\n\t\tlisten {HOST_ADDR}:{EDGE_PORT};",
         "EVENTS_LISTEN": f"\t\tlisten {HOST_ADDR}:8099;",

@@ -16,6 +16,10 @@ from pathlib import Path
 
 from .layout import LOGS, RUN
 
+# Children spawned by this process: kept so they are reaped (no zombies, no ResourceWarning) when a
+# long-lived caller (a test session) stops them; the devstack CLI itself exits and leaves them to init.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
 
 @dataclass(frozen=True)
 class Running:
@@ -81,6 +85,7 @@ def spawn(
             start_new_session=True,
             user=user,
         )
+    _CHILDREN[proc.pid] = proc
     started = _start_ticks(proc.pid)
     if started is None:
         raise RuntimeError(f"{name} exited immediately; see {log_file(name)}")
@@ -107,5 +112,8 @@ def stop(name: str, *, sig: signal.Signals = signal.SIGTERM, timeout: float = 20
             os.killpg(record.pid, signal.SIGKILL)
         while _start_ticks(record.pid) == record.started:
             time.sleep(0.05)
+    child = _CHILDREN.pop(record.pid, None)
+    if child is not None:
+        child.wait()
     pid_file(name).unlink(missing_ok=True)
     return True
