@@ -25,9 +25,16 @@ def context() -> Env:
     return {**secrets, **write_env_file(secrets)}
 
 
+# Only these are inherited from the caller: a test session's own settings (uuid-named topics, other
+# DSNs) must never leak into the processes of the shared stack.
+_INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "JAVA_HOME")
+
+
 def process_env(component: Component, ctx: Env) -> Env:
+    """The caller's basic environment, var/devstack.env, then the component's own variables."""
+    base = {key: os.environ[key] for key in _INHERITED if key in os.environ}
     file_vars = parse_env(DEVSTACK_ENV.read_text())
-    return {**os.environ, **file_vars, **component.extra_env(ctx)}
+    return {**base, **file_vars, **component.extra_env(ctx)}
 
 
 def _log_tail(name: str, lines: int = 15) -> str:
