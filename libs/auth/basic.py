@@ -106,6 +106,14 @@ class BasicAuthenticator:
         self._cache.clear()
 
 
+async def request_principal(request: Request) -> Principal:
+    """The Principal that ``require_basic_auth`` stored on the request (FastAPI dependency for routes)."""
+    principal = getattr(request.state, "principal", None)
+    if not isinstance(principal, Principal):
+        raise unauthorized()
+    return principal
+
+
 def principal_dependency(auth: BasicAuthenticator) -> Callable[[Request], Awaitable[Principal]]:
     """A FastAPI dependency: ``principal: Principal = Depends(principal_dependency(auth))``."""
 

@@ -27,6 +27,7 @@ class ReadinessCheck:
     name: str
     check: Callable[[], Awaitable[None]]
     timeout_s: float = 2.0
+    close: Callable[[], Awaitable[None]] | None = None
 
 
 async def run_checks(checks: Sequence[ReadinessCheck]) -> dict[str, str]:
@@ -54,6 +55,7 @@ def create_app(service: str, *, registry: CollectorRegistry, readiness: Sequence
     app = FastAPI(title=f"mixdown-{service}", docs_url=None, redoc_url=None, openapi_url=None)
     install_error_handlers(app)
     checks = list(readiness)
+    app.state.readiness_checks = checks  # wiring code may append checks before the server starts
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -116,10 +118,16 @@ class _KafkaProbe:
                 raise
             self._ok_until = time.monotonic() + self._cache_s
 
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
 
 def kafka_check(bootstrap: str, *, cache_s: float = 5.0, name: str = "kafka") -> ReadinessCheck:
     """A metadata request on a long-lived client; a success is trusted for ``cache_s`` seconds."""
-    return ReadinessCheck(name, _KafkaProbe(bootstrap, cache_s), timeout_s=3.0)
+    probe = _KafkaProbe(bootstrap, cache_s)
+    return ReadinessCheck(name, probe, timeout_s=3.0, close=probe.close)
 
 
 class _Stat(Protocol):

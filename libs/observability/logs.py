@@ -11,7 +11,12 @@ from typing import Any
 
 REDACTED = "[REDACTED]"
 
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",  # uvicorn's ANSI-coloured duplicate of the message
+}
 _SECRET_KEY = re.compile(r"(pass(word)?|secret|token|authorization|api_?key|credential|signature|dsn)", re.I)
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9+/=._\-]{6,}"), r"\1 " + REDACTED),

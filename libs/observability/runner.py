@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 import uvicorn
@@ -15,6 +17,24 @@ logger = logging.getLogger(__name__)
 
 TaskFactory = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 Closer = Callable[[], Awaitable[None]]
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises a captured SIGTERM once ``serve()`` returns, which would kill the process before
+    background tasks stop and pools close. This server only records the signal; the runner exits cleanly."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 class ServiceRunner:
@@ -52,7 +72,7 @@ class ServiceRunner:
         config = uvicorn.Config(
             self.app, host=self.host, port=self.port, log_config=None, access_log=False, lifespan="on"
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
         self._server = server
         tasks: dict[asyncio.Task[None], str] = {
             asyncio.create_task(factory(self.stop), name=name): name for name, factory in self._tasks

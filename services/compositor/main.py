@@ -1,7 +1,7 @@
 """Process wiring of the compositor service: settings → pool, migrations, auth, app, outbox relay → serve.
 
-The generic part lives in ``libs.observability.bootstrap``; this service's routes come from
-``services.compositor.api`` and its consumers and extra tasks from ``services.compositor.wiring`` when present.
+The generic part lives in ``libs.observability.bootstrap``. This service's routes come from
+``services.compositor.api``, its consumers and extra tasks from ``services.compositor.wiring``, when present.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Compositor service configuration: env prefix ``COMPOSITOR_`` plus the shared Kafka/Postgres/S3/platform parts."""
+"""Compositor service configuration: env prefix ``COMPOSITOR_`` plus the shared parts (libs.config)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,7 @@
+"""``python -m mixdown``"""
+
+import sys
+
+from mixdown.cli import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+"""``python -m services.hook``"""
+
+from services.hook.main import main
+
+main()

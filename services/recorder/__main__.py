@@ -1,0 +1,5 @@
+"""``python -m services.recorder``"""
+
+from services.recorder.main import main
+
+main()

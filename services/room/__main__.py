@@ -1,0 +1,5 @@
+"""``python -m services.room``"""
+
+from services.room.main import main
+
+main()
