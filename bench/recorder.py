@@ -82,7 +82,21 @@ async def _serve_recorder(participants: int, root: str) -> None:
     for rec in recorders:
         await rec.start()
     print(json.dumps([r.rtp_port for r in recorders]), flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    loop = asyncio.get_running_loop()
+    expected = int((await loop.run_in_executor(None, sys.stdin.readline)).split()[1])
+    # Drain: wait until every sent datagram was processed, or until progress stops (they were dropped).
+    began = last_change = loop.time()
+    last = -1
+    while True:
+        received = sum(r.packets for r in recorders)
+        if received >= expected:
+            break
+        if received != last:
+            last, last_change = received, loop.time()
+        elif loop.time() - last_change > 2.0:
+            break
+        await asyncio.sleep(0.02)
+    print(json.dumps({"drain_ms": int((loop.time() - began) * 1000)}), flush=True)
     totals: dict[str, int] = {}
     for rec in recorders:
         stats = await rec.stop()
@@ -226,13 +240,13 @@ def _step(participants: int, seconds: float, bitrate: int) -> dict[str, Any]:
         time.sleep(min(2.0, seconds / 4))  # warm-up: first keyframes, allocations
         cpu0, t0 = _cpu_seconds(recorder.pid), time.monotonic()
         sender_out, _ = sender.communicate(timeout=seconds + 120)
-        cpu1, t1 = _cpu_seconds(recorder.pid), time.monotonic()
-        time.sleep(0.3)  # let the last datagrams drain
-        recorder.stdin.write("stop\n")
+        sent = json.loads(sender_out)
+        recorder.stdin.write(f"drain {sent['sent']}\n")
         recorder.stdin.flush()
+        drain = json.loads(recorder.stdout.readline())
+        cpu1, t1 = _cpu_seconds(recorder.pid), time.monotonic()
         totals = json.loads(recorder.stdout.readline())
         recorder.wait(60)
-        sent = json.loads(sender_out)
         cpu = (cpu1 - cpu0) / (t1 - t0)
         return {
             "participants": participants,
@@ -248,6 +262,8 @@ def _step(participants: int, seconds: float, bitrate: int) -> dict[str, Any]:
             "frames": totals["frames"],
             "chunks": totals["chunks"],
             "sender_late_max_ms": sent["sender_late_max_ms"],
+            "drain_ms": drain["drain_ms"],
+            "loadavg_1m": round(os.getloadavg()[0], 1),
         }
 
 

@@ -22,7 +22,7 @@ from services.recorder.errors import MalformedPacketError
 from services.recorder.jitter import Loss, ReorderBuffer
 from services.recorder.receiver import DatagramReceiver, attach
 from services.recorder.rtcp import KeyframeRequester, build_pli, parse_sender_reports
-from services.recorder.rtp import Unwrapper, parse_rtp
+from services.recorder.rtp import RtpPacket, Unwrapper, parse_rtp
 
 logger = logging.getLogger(__name__)
 
@@ -183,11 +183,10 @@ class TrackRecorder:
         for item in self._reorder.push(packet):
             self._on_ordered(item)
 
-    def _on_ordered(self, item: object) -> None:
-        assert isinstance(item, Loss) or hasattr(item, "payload")  # noqa: S101 - RtpPacket | Loss
+    def _on_ordered(self, item: RtpPacket | Loss) -> None:
         if isinstance(item, Loss) and self.codec.is_video:
             self._requester.on_loss()
-        for frame in self._assembler.push(item):  # type: ignore[arg-type]  # narrowed by the assert above
+        for frame in self._assembler.push(item):
             ext = self._ts_unwrap.unwrap(frame.timestamp)
             if self._origin_ts is None:
                 self._origin_ts = ext
