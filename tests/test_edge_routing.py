@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
@@ -94,18 +95,10 @@ class Echo(BaseHTTPRequestHandler):
         return
 
 
-@pytest.fixture(scope="module")
-def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, dict[str, int]]]:
-    """A private edge on free ports; returns (api base URL, event sink base URL, upstream ports)."""
-    workdir = tmp_path_factory.mktemp("edge")
+@contextmanager
+def private_edge(workdir: Path, ports: dict[str, int]) -> Iterator[tuple[str, str]]:
+    """nginx with the devstack config on free ports and the given upstreams; yields (API URL, events URL)."""
     edge_module = stack("edge")
-    servers = []
-    ports: dict[str, int] = {}
-    for name in UPSTREAMS:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), type(f"{name}Echo", (Echo,), {"service": name}))
-        ports[name] = int(server.server_address[1])
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
     api_port, events_port = free_port(), free_port()
     configure = subprocess.run(["nginx", "-V"], capture_output=True, text=True, check=True)
     modules = edge_module.temp_modules(configure.stderr)
@@ -122,34 +115,62 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, d
     values.update({f"{name.upper()}_ADDR": f"127.0.0.1:{port}" for name, port in ports.items()})
     conf = workdir / "nginx.conf"
     conf.write_text(edge_module.render_edge(values))
-    log = (workdir / "nginx.log").open("wb")
-    proc = subprocess.Popen(["nginx", "-p", str(workdir), "-c", str(conf)], stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{api_port}"
-    deadline = time.monotonic() + 10
-    while True:
+    with (workdir / "nginx.log").open("wb") as log:
+        proc = subprocess.Popen(["nginx", "-p", str(workdir), "-c", str(conf)], stdout=log, stderr=log)
+        base = f"http://127.0.0.1:{api_port}"
         try:
-            httpx.get(f"{base}/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError((workdir / "nginx.log").read_text()) from None
-            time.sleep(0.05)
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    httpx.get(f"{base}/healthz", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError((workdir / "nginx.log").read_text()) from None
+                    time.sleep(0.05)
+            yield base, f"http://127.0.0.1:{events_port}"
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A private edge whose upstreams are echo servers named after the services."""
+    servers = []
+    ports: dict[str, int] = {}
+    for name in UPSTREAMS:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), type(f"{name}Echo", (Echo,), {"service": name}))
+        ports[name] = int(server.server_address[1])
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
     try:
-        yield base, f"http://127.0.0.1:{events_port}", ports
+        with private_edge(tmp_path_factory.mktemp("edge"), ports) as urls:
+            yield urls
     finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
         for server in servers:
             server.shutdown()
             server.server_close()
 
 
+def test_a_down_service_is_a_twilio_style_503(tmp_path: Path) -> None:
+    closed = {name: free_port() for name in UPSTREAMS}
+    with private_edge(tmp_path, closed) as (base, _):
+        response = httpx.get(f"{base}/v1/CompositionHooks", timeout=10)
+    assert response.status_code == 503
+    assert response.json() == {
+        "code": 20503,
+        "message": "Service unavailable",
+        "more_info": "https://www.twilio.com/docs/errors/20503",
+        "status": 503,
+    }
+
+
 @pytest.mark.parametrize(("path", "service"), ROUTES, ids=[r[0] for r in ROUTES])
 def test_path_reaches_its_service_with_forwarded_headers(
-    edge: tuple[str, str, dict[str, int]], path: str, service: str
+    edge: tuple[str, str], path: str, service: str
 ) -> None:
-    base, _, _ = edge
+    base, _ = edge
     response = httpx.get(f"{base}{path}?PageSize=5", headers={"X-Forwarded-For": "192.0.2.7"}, timeout=10)
     assert response.status_code == 200, response.text
     seen = response.json()
@@ -160,8 +181,8 @@ def test_path_reaches_its_service_with_forwarded_headers(
     assert seen["headers"]["x-forwarded-for"] == "192.0.2.7, 127.0.0.1"
 
 
-def test_unknown_path_is_a_twilio_404(edge: tuple[str, str, dict[str, int]]) -> None:
-    base, _, _ = edge
+def test_unknown_path_is_a_twilio_404(edge: tuple[str, str]) -> None:
+    base, _ = edge
     for path in ("/v2/Rooms", "/v1/Nope", "/"):
         response = httpx.get(f"{base}{path}", timeout=10)
         assert response.status_code == 404
@@ -174,8 +195,8 @@ def test_unknown_path_is_a_twilio_404(edge: tuple[str, str, dict[str, int]]) -> 
         }
 
 
-def test_large_form_bodies_stream_through(edge: tuple[str, str, dict[str, int]]) -> None:
-    base, _, _ = edge
+def test_large_form_bodies_stream_through(edge: tuple[str, str]) -> None:
+    base, _ = edge
     body = "RoomSid=" + ROOM + "&VideoLayout=" + "x" * 1_000_000
     response = httpx.post(
         f"{base}/v1/Compositions",
@@ -187,8 +208,8 @@ def test_large_form_bodies_stream_through(edge: tuple[str, str, dict[str, int]])
     assert response.json()["body"] == body
 
 
-def test_janus_event_sink_forwards_to_the_room_service(edge: tuple[str, str, dict[str, int]]) -> None:
-    _, events, _ = edge
+def test_janus_event_sink_forwards_to_the_room_service(edge: tuple[str, str]) -> None:
+    _, events = edge
     event = {"emitter": "mixdown-janus", "type": 1, "timestamp": 1, "event": {"name": "created"}}
     response = httpx.post(f"{events}/janus-events", json=event, timeout=10)
     assert response.status_code == 200

@@ -14,7 +14,7 @@ from . import account, edge, install, netns, processes, s3
 from .commands import DevstackError, run, say
 from .components import ALL, BY_NAME, INFRA, SERVICES, Component, pg_bootstrap
 from .config import load_secrets, parse_env, write_env_file
-from .layout import BUCKET, DEV_ENV, DEVSTACK_ENV, EDGE_PORT, LOGS, MIXDOWN_CLI, REPO, RUN, VAR
+from .layout import BUCKET, DEV_ACCOUNT, DEV_ENV, DEVSTACK_ENV, EDGE_PORT, LOGS, MIXDOWN_CLI, REPO, RUN, VAR
 
 Env = dict[str, str]
 
@@ -120,7 +120,8 @@ def cmd_up(_: argparse.Namespace) -> int:
         "127.0.0.1:9000", BUCKET, ctx["S3_ACCESS_KEY"], ctx["S3_SECRET_KEY"], ctx["S3_REGION"]
     ):
         say(f"created bucket {BUCKET}")
-    if any(processes.running(c.name) is None for c in SERVICES):
+    # Migrations are idempotent but cost a second: run them when a service starts or the account is new.
+    if any(processes.running(c.name) is None for c in SERVICES) or not DEV_ACCOUNT.exists():
         migrate(ctx)
     for component in SERVICES:
         started[component.name] = start(component, ctx)
