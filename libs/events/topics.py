@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 logger = logging.getLogger(__name__)
 
@@ -17,6 +17,7 @@ COMPOSITION_EVENTS = "composition.events"
 COMPOSITION_JOBS = "composition.jobs"
 OUTBOX_PROGRESS = "outbox.progress"
 
+_TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code: a concurrent creator won
 _WEEK_MS = 7 * 24 * 3600 * 1000
 
 
@@ -76,9 +77,16 @@ async def ensure_topics(bootstrap: str, specs: Sequence[TopicSpec] = ALL_TOPICS)
             for s in missing
         ]
         try:
-            await admin.create_topics(new)
+            response = await admin.create_topics(new)
         except TopicAlreadyExistsError:
-            logger.info("topics created concurrently", extra={"topics": [s.name for s in missing]})
+            return
+        failures = [
+            f"{item[0]}: error {item[1]}"
+            for item in getattr(response, "topic_errors", [])
+            if item[1] not in (0, _TOPIC_ALREADY_EXISTS)
+        ]
+        if failures:
+            raise KafkaError("topic creation failed: " + "; ".join(failures))
         logger.info("topics created", extra={"topics": [s.name for s in missing]})
     finally:
         await admin.close()
