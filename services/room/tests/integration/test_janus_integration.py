@@ -9,7 +9,7 @@ import secrets
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -18,8 +18,9 @@ from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.rtp import RtpPacket
 
 from libs.events.sids import ParticipantSid, RoomSid
+from services.room.domain import RoomRequest, build_room_spec, janus_codecs
 from services.room.errors import JanusError
-from services.room.janus import ForwardStream, JanusClient, JanusMessage, SubscribeStream
+from services.room.janus import ForwardStream, JanusClient, JanusMessage, StreamToggle, SubscribeStream
 from services.room.janus_events import (
     MediaReceiving,
     ParticipantJoined,
@@ -69,6 +70,19 @@ class Peer:
         loaded = json.loads(line)
         assert isinstance(loaded, dict)
         return loaded
+
+    async def wait_tick(
+        self, predicate: Callable[[dict[str, int]], bool], *, skip: int = 0
+    ) -> dict[str, int]:
+        """Subscriber progress: the first tick (after skipping `skip`) that satisfies `predicate`."""
+        seen = 0
+        while True:
+            line = await self.read(wait=15)
+            assert line.get("tick"), f"peer finished before the expected progress: {line}"
+            tick = {k: v for k, v in line.items() if isinstance(v, int) and not isinstance(v, bool)}
+            seen += 1
+            if seen > skip and predicate(tick):
+                return tick
 
     async def send(self, payload: dict[str, object]) -> None:
         assert self.process.stdin is not None
@@ -150,7 +164,7 @@ async def test_publish_forward_subscribe_kick(janus: JanusClient, janus_target: 
     room, participant = RoomSid.new(), ParticipantSid.new()
     secret = secrets.token_hex(8)
     await janus.create_room(room, publishers=10, videocodec="vp8", secret=secret)
-    publisher_peer = await Peer.start(janus_target, "publish", seconds=12)
+    publisher_peer = await Peer.start(janus_target, "publish", seconds=25)
     subscriber_peer: Peer | None = None
     transport_v = transport_a = None
     try:
@@ -204,7 +218,7 @@ async def test_publish_forward_subscribe_kick(janus: JanusClient, janus_target: 
         assert (await janus.list_forwarders(room, secret=secret)).get(participant, []) == []
 
         # WHEP-style viewer: Janus offers, the client answers.
-        subscriber_peer = await Peer.start(janus_target, "subscribe", seconds=4)
+        subscriber_peer = await Peer.start(janus_target, "subscribe", seconds=9)
         viewer = await janus.subscriber()
         subscription = await viewer.join(room, [SubscribeStream(participant)])
         assert sorted((s.type, s.feed_id) for s in subscription.streams) == [
@@ -215,7 +229,24 @@ async def test_publish_forward_subscribe_kick(janus: JanusClient, janus_target: 
         await subscriber_peer.send({"offer": subscription.offer_sdp})
         viewer_answer = str((await subscriber_peer.read())["answer"])
         await viewer.start(viewer_answer)
+        # Subscribe rules: pausing the video stream stops its frames while audio keeps flowing;
+        # resuming brings video back, all without renegotiation.
+        video_mid = next(s.mid for s in subscription.streams if s.type == "video")
+        tick = await subscriber_peer.wait_tick(lambda t: t["video_frames"] >= 15)
+        await viewer.configure([StreamToggle(video_mid, False)])
+        paused = await subscriber_peer.wait_tick(lambda t: True, skip=4)  # 1 s for in-flight frames
+        later = await subscriber_peer.wait_tick(lambda t: True, skip=4)
+        assert later["video_frames"] - paused["video_frames"] <= 2, (paused, later)
+        assert later["audio_frames"] - paused["audio_frames"] >= 30, (paused, later)
+        await viewer.configure([StreamToggle(video_mid, True)])
+        await subscriber_peer.wait_tick(lambda t: t["video_frames"] >= later["video_frames"] + 15)
+        assert tick["video_frames"] >= 15
+        with pytest.raises(JanusError) as caught:
+            await viewer.configure([StreamToggle("no-such-mid", False)])
+        assert caught.value.code == 428
         report = await subscriber_peer.read(wait=30)
+        while report.get("tick"):
+            report = await subscriber_peer.read(wait=30)
         assert report["connection"] == "connected"
         assert isinstance(report["video_frames"], int) and report["video_frames"] >= 30
         assert isinstance(report["audio_frames"], int) and report["audio_frames"] >= 50
@@ -266,6 +297,27 @@ async def test_publish_forward_subscribe_kick(janus: JanusClient, janus_target: 
         if subscriber_peer is not None:
             await subscriber_peer.stop()
         await janus.destroy_room(room, secret=secret)
+
+
+async def test_h264_room_negotiates_h264(janus: JanusClient, janus_target: JanusTarget) -> None:
+    spec = build_room_spec(RoomRequest(video_codecs=["H264"]))
+    videocodec, audiocodec = janus_codecs(spec)
+    room, participant = RoomSid.new(), ParticipantSid.new()
+    await janus.create_room(
+        room, publishers=spec.max_participants, videocodec=videocodec, audiocodec=audiocodec, secret="s"
+    )
+    peer = await Peer.start(janus_target, "publish", seconds=3)
+    try:
+        offer = str((await peer.read())["offer"])
+        handle = await janus.publisher()
+        await handle.join(room, participant_id=participant)
+        published = await handle.publish(offer)
+        assert [(s.type, s.codec) for s in published.streams] == [("audio", "opus"), ("video", "h264")]
+        assert parse_sdp(published.answer_sdp).media[1].codec_names() == ("H264",)
+        await handle.detach()
+    finally:
+        await peer.stop()
+        await janus.destroy_room(room, secret="s")
 
 
 async def test_session_recovery_against_real_janus(janus_target: JanusTarget) -> None:

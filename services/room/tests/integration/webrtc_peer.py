@@ -4,8 +4,9 @@
 
 publish:   prints {"offer": sdp}, reads {"answer": sdp}, then sends a synthetic 440 Hz tone and a
            solid-colour 320x240 video for <seconds>, and prints {"connection": state, ...}.
-subscribe: reads {"offer": sdp}, prints {"answer": sdp}, receives for <seconds>, and prints what it
-           decoded: {"video_frames", "audio_frames", "mean_rgb", "connection"}.
+subscribe: reads {"offer": sdp}, prints {"answer": sdp}, receives for <seconds> (printing
+           {"tick": true, "video_frames", "audio_frames"} every 0.25 s), then prints what it decoded:
+           {"video_frames", "audio_frames", "mean_rgb", "connection"}.
 No STUN server; ICE host candidates are pinned to <local address> (it must sit on the Janus ICE
 interface).
 """
@@ -123,7 +124,10 @@ async def subscribe(pc: RTCPeerConnection, seconds: float) -> None:
     await pc.setRemoteDescription(RTCSessionDescription(sdp=str(offer["offer"]), type="offer"))
     await pc.setLocalDescription(await pc.createAnswer())
     emit({"answer": pc.localDescription.sdp})
-    await asyncio.sleep(seconds)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        await asyncio.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+        emit({"tick": True, "video_frames": counts["video"], "audio_frames": counts["audio"]})
     mean = [sum(c[i] for c in colours) / len(colours) for i in range(3)] if colours else None
     emit(
         {
