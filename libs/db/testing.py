@@ -6,6 +6,7 @@ both are set (e.g. a private throwaway stack), otherwise starts/reads the devsta
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -16,13 +17,18 @@ import asyncpg
 from libs.db.pool import check_schema_name, create_pool
 
 
-def integration_env() -> dict[str, str]:
-    """Connection settings for integration tests (see module docstring)."""
-    if os.environ.get("POSTGRES_DSN") and os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        return dict(os.environ)
+@functools.cache
+def _devstack_env() -> dict[str, str]:
     from libs.testing.devstack import ensure_devstack  # noqa: PLC0415  # only integration tests need it
 
-    return {**ensure_devstack(), **{k: v for k, v in os.environ.items() if k.startswith(("S3_", "MIXDOWN_"))}}
+    return ensure_devstack()
+
+
+def integration_env() -> dict[str, str]:
+    """Connection settings for integration tests (see module docstring). The devstack check runs once."""
+    if os.environ.get("POSTGRES_DSN") and os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return dict(os.environ)
+    return {**_devstack_env(), **{k: v for k, v in os.environ.items() if k.startswith(("S3_", "MIXDOWN_"))}}
 
 
 def unique_name(prefix: str) -> str:
