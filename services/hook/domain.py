@@ -1,0 +1,135 @@
+"""Composition Hook rules: what a hook definition is and how a request's values become one.
+
+Pure: no I/O. The API layer reads Twilio's parameter names and hands plain values here; every validation
+failure is a ``HookError`` carrying the Twilio-style code the API answers with (decisions in
+docs/compositions.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from libs.composition.spec import (
+    CODE_INVALID_PARAMETER,
+    DEFAULT_RESOLUTION,
+    Format,
+    LayoutError,
+    normalized,
+    parse_format,
+    parse_layout,
+    parse_resolution,
+    require_sources,
+)
+from libs.events.sids import AccountSid, HookSid
+
+FRIENDLY_NAME_MAX = 100
+CallbackMethod = Literal["GET", "POST"]
+
+
+class HookError(ValueError):
+    """An invalid hook definition; ``code`` is the Twilio-style error code, ``status`` the HTTP status."""
+
+    def __init__(self, code: int, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class HookRequest:
+    """The raw values of a create/update request (None = parameter absent)."""
+
+    friendly_name: str | None
+    enabled: bool | None
+    video_layout: object
+    audio_sources: tuple[str, ...]
+    audio_sources_excluded: tuple[str, ...]
+    resolution: str | None
+    format: str | None
+    trim: bool | None
+    status_callback: str | None
+    status_callback_method: str | None
+
+
+@dataclass(frozen=True)
+class HookDefinition:
+    """A validated hook definition; ``video_layout`` is the normalized echo form (``{}`` for audio-only)."""
+
+    friendly_name: str
+    enabled: bool
+    video_layout: dict[str, dict[str, object]]
+    audio_sources: tuple[str, ...]
+    audio_sources_excluded: tuple[str, ...]
+    resolution: str
+    format: Format
+    trim: bool
+    status_callback: str | None
+    status_callback_method: CallbackMethod
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A stored hook."""
+
+    sid: HookSid
+    account_sid: AccountSid
+    definition: HookDefinition
+    date_created: datetime
+    date_updated: datetime | None
+
+
+def _method(value: str | None) -> CallbackMethod:
+    if value is None or value == "":
+        return "POST"
+    upper = value.strip().upper()
+    if upper == "GET":
+        return "GET"
+    if upper == "POST":
+        return "POST"
+    raise HookError(CODE_INVALID_PARAMETER, "StatusCallbackMethod must be GET or POST")
+
+
+def _friendly_name(value: str | None) -> str:
+    if value is None or not value.strip():
+        raise HookError(CODE_INVALID_PARAMETER, "Missing required parameter FriendlyName in the post body")
+    if len(value) > FRIENDLY_NAME_MAX:
+        raise HookError(CODE_INVALID_PARAMETER, "FriendlyName must be at most 100 characters long")
+    return value
+
+
+def define_hook(request: HookRequest) -> HookDefinition:
+    """Validate a create or update request (an update replaces the whole definition, as Twilio's does).
+
+    Defaults as Twilio: enabled true, resolution 640x480, format webm, trim true, callback method POST.
+    Raises HookError with 20001 (parameters), 53640 (VideoLayout) or 53641 (Resolution).
+    """
+    name = _friendly_name(request.friendly_name)
+    method = _method(request.status_callback_method)
+    try:
+        resolution = parse_resolution(request.resolution or DEFAULT_RESOLUTION)
+        layout = parse_layout(request.video_layout, resolution)
+        fmt = parse_format(request.format)
+        require_sources(layout, request.audio_sources)
+    except LayoutError as exc:
+        raise HookError(exc.code, exc.message) from exc
+    return HookDefinition(
+        friendly_name=name,
+        enabled=True if request.enabled is None else request.enabled,
+        video_layout=normalized(layout),
+        audio_sources=request.audio_sources,
+        audio_sources_excluded=request.audio_sources_excluded,
+        resolution=str(resolution),
+        format=fmt,
+        trim=True if request.trim is None else request.trim,
+        status_callback=request.status_callback,
+        status_callback_method=method,
+    )
+
+
+def friendly_name_pattern(value: str) -> str:
+    """The SQL ILIKE pattern of a FriendlyName filter: ``*`` matches any run, everything else is literal."""
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
