@@ -37,6 +37,9 @@ class S3Settings(BaseSettings):
     secure: bool = False
     bucket: str = "mixdown-media"
     region: str = "us-east-1"
+    # host[:port] clients reach storage through (presigned URLs are signed for it); None: use ``endpoint``.
+    public_endpoint: str | None = None
+    public_secure: bool | None = None
 
 
 def decode_master_key(text: str) -> bytes:

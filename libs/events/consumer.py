@@ -78,15 +78,28 @@ class EventConsumer:
             acks="all",
             enable_idempotence=True,
         )
-        await producer.start()
         try:
-            await consumer.start()
-            try:
+            await self._start_with_retry(producer.start)
+            await self._start_with_retry(consumer.start)
+            if not self._stopping.is_set():
                 await self._loop(consumer, producer, handler)
-            finally:
-                await consumer.stop()
         finally:
+            await consumer.stop()
             await producer.stop()
+
+    async def _start_with_retry(self, start: Callable[[], Awaitable[None]]) -> None:
+        """Kafka may be down at boot: retry with capped backoff instead of crashing the service."""
+        backoff = self._initial_backoff_s
+        while not self._stopping.is_set():
+            try:
+                await start()
+                return
+            except KafkaError as exc:
+                logger.warning(
+                    "kafka unavailable, retrying", extra={"group_id": self._group_id, "error": str(exc)}
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff_s)
 
     async def _loop(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, handler: Handler) -> None:
         logger.info("consumer started", extra={"group_id": self._group_id, "topics": self._topics})

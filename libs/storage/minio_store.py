@@ -80,6 +80,17 @@ class MinioObjectStore:
             secure=settings.secure,
             region=settings.region,
         )
+        # Presigned URLs are signed for the host the client will use; with a fixed region the client never
+        # calls that host itself, so it may be unreachable from here (e.g. only through the edge).
+        self._signer = self._client
+        if settings.public_endpoint:
+            self._signer = Minio(
+                settings.public_endpoint,
+                access_key=settings.access_key,
+                secret_key=settings.secret_key.get_secret_value(),
+                secure=settings.secure if settings.public_secure is None else settings.public_secure,
+                region=settings.region,
+            )
 
     async def ensure_bucket(self) -> None:
         """Create the bucket if it does not exist (idempotent, safe under races)."""
@@ -235,7 +246,7 @@ class MinioObjectStore:
         if content_type:
             headers["response-content-type"] = content_type
         url: str = await self._call(
-            lambda: self._client.presigned_get_object(
+            lambda: self._signer.presigned_get_object(
                 self.bucket, key, expires=ttl, response_headers=headers or None
             )
         )
