@@ -5,16 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-import sys
 import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from types import FrameType
 
 import asyncpg
-import uvicorn
 
 from libs.auth.store import IdentityStore
 from libs.db.migrate import migrate
@@ -23,9 +19,12 @@ from libs.events.base import Event
 from libs.events.consumer import EventConsumer
 from libs.events.sids import AccountSid
 from libs.events.topics import ALL_TOPICS, TopicSpec, ensure_topics
+from libs.observability.health import create_app, kafka_check, postgres_check
+from libs.observability.logs import configure_logging
+from libs.observability.runner import ServiceRunner
 from libs.twilio.signature import compute_signature
 from services.notifier import handlers
-from services.notifier.api import http_app
+from services.notifier.api import internal_router
 from services.notifier.delivery import CallbackSender
 from services.notifier.dispatcher import AuthTokens, Dispatcher, DispatchLimits
 from services.notifier.metrics import NotifierMetrics
@@ -166,47 +165,43 @@ async def run_until_cancelled(notifier: Notifier) -> None:
             await notifier.close()
 
 
+async def _run_until_stop(notifier: Notifier, stop: asyncio.Event) -> None:
+    """The notifier loops as a ServiceRunner task: on ``stop`` they stop gracefully (attempts finish)."""
+    run = asyncio.create_task(notifier.run(), name="notifier-loops")
+    stopped = asyncio.create_task(stop.wait(), name="notifier-stop")
+    done, _ = await asyncio.wait({run, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if stopped in done:
+        notifier.stop()
+    else:
+        stopped.cancel()
+    await run
+
+
 async def serve(settings: Settings) -> None:
     """The service process: topics, migrations, notifier loops and the internal HTTP app on ``port``.
 
-    SIGTERM/SIGINT stop the HTTP server, then the notifier stops gracefully: attempts in flight get up to
-    the HTTP timeout to finish before they are cancelled.
+    SIGTERM/SIGINT stop the HTTP server, then the notifier stops gracefully: no new claims, attempts in
+    flight get up to the HTTP timeout to finish before they are cancelled (and retried after their lease).
     """
     await ensure_topics(settings.kafka.bootstrap_servers, topic_specs(settings))
     notifier = await build(settings)
-    app = http_app(notifier.store, notifier.dispatcher.wake, notifier.metrics.registry, settings.kafka)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    app = create_app(
+        "notifier",
+        registry=notifier.metrics.registry,
+        readiness=[postgres_check(notifier.pool), kafka_check(settings.kafka.bootstrap_servers)],
     )
-    work = asyncio.create_task(run_until_cancelled(notifier), name="notifier")
-    # If the loops die (e.g. Kafka gone for good), stop serving so the supervisor restarts the process.
-    work.add_done_callback(lambda _: setattr(server, "should_exit", True))
-    logger.info("notifier started", extra={"port": settings.port, "schema": settings.db_schema})
-    # uvicorn re-raises the signal that stopped it after restoring the previous handler; make that a no-op
-    # so the graceful stop below runs instead of the default action killing the process mid-attempt.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _after_server_signal)
-    try:
-        await server.serve()  # returns on SIGTERM/SIGINT
-    finally:
-        notifier.stop()
-        try:
-            async with asyncio.timeout(settings.http_timeout_s + 2.0):
-                await asyncio.shield(work)
-        except TimeoutError:
-            work.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await work
-        logger.info("notifier stopped")
-
-
-def _after_server_signal(signum: int, frame: FrameType | None) -> None:
-    logger.info("signal received while stopping", extra={"signal": signum})
+    app.include_router(internal_router(notifier.store, notifier.dispatcher.wake))
+    runner = ServiceRunner(
+        app, host=settings.host, port=settings.port, service="notifier", grace_s=settings.http_timeout_s + 2.0
+    )
+    runner.add_task("notifier", lambda stop: _run_until_stop(notifier, stop))
+    runner.add_closer(notifier.close)
+    await runner.serve()
 
 
 def main() -> None:
     """`python -m services.notifier`."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout)
+    configure_logging("notifier")
     # httpx logs full request URLs at INFO; GET callbacks carry their parameters in the query string.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(serve(Settings()))

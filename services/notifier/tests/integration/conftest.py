@@ -25,6 +25,7 @@ from libs.events.topics import COMPOSITION_EVENTS, RECORDING_EVENTS, ROOM_EVENTS
 from libs.testing.devstack import ensure_devstack
 from services.notifier.main import Notifier, build, run_until_cancelled
 from services.notifier.settings import Settings
+from services.notifier.store import DeliveryStore
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -138,3 +139,10 @@ async def running_notifier(settings: Settings, tokens: dict[str, str]) -> AsyncI
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def wait_state(store: DeliveryStore, state: str, count: int, within_s: float = 20.0) -> None:
+    """Poll until at least ``count`` deliveries are in ``state``."""
+    async with asyncio.timeout(within_s):
+        while len(await store.list(state=state)) < count:  # noqa: ASYNC110 (polls the database)
+            await asyncio.sleep(0.05)
