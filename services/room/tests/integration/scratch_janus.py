@@ -104,7 +104,7 @@ class ScratchJanus:
 
     def _write_config(self) -> Path:
         conf = self.workdir / "conf"
-        conf.mkdir()
+        conf.mkdir(exist_ok=True)
         (conf / "janus.jcfg").write_text(
             "general: {\n"
             f'  configs_folder = "{conf}"\n'
@@ -174,12 +174,23 @@ class ScratchJanus:
             time.sleep(0.2)
         raise RuntimeError("janus did not answer in 20 s:\n" + self.log_tail())
 
+    def restart(self) -> None:
+        """Stop and start Janus again (all sessions are lost), keeping the network."""
+        self._stop_process()
+        self.start()
+
     def log_tail(self, chars: int = 3000) -> str:
         path = self.workdir / "janus.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
     def stop(self) -> None:
         """Stop Janus (the process we started) and delete the netns and veth pair."""
+        self._stop_process()
+        subprocess.run(["ip", "link", "del", self.host_if], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", self.netns], capture_output=True, check=False)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _stop_process(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -187,6 +198,3 @@ class ScratchJanus:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
-        subprocess.run(["ip", "link", "del", self.host_if], capture_output=True, check=False)
-        subprocess.run(["ip", "netns", "del", self.netns], capture_output=True, check=False)
-        shutil.rmtree(self.workdir, ignore_errors=True)

@@ -9,7 +9,7 @@ import secrets
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -31,6 +31,7 @@ from services.room.janus_events import (
 )
 from services.room.sdp import parse_sdp
 from services.room.tests.integration.conftest import JanusTarget
+from services.room.tests.integration.scratch_janus import ScratchJanus
 from services.room.tracks import name_tracks, offered_tracks
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -346,3 +347,42 @@ async def test_session_recovery_against_real_janus(janus_target: JanusTarget) ->
         assert lost == [first]
         assert await client.exists(room)
         await client.destroy_room(room, secret="s")
+
+
+@pytest.fixture
+def private_janus() -> Iterator[ScratchJanus]:
+    """A Janus of this test alone (it gets restarted)."""
+    janus = ScratchJanus.create(sink_port=9)
+    try:
+        janus.start()
+        yield janus
+    finally:
+        janus.stop()
+
+
+async def test_janus_restart_is_survived(private_janus: ScratchJanus) -> None:
+    lost: list[int] = []
+    replaced = asyncio.Event()
+
+    async def on_lost(session: int) -> None:
+        lost.append(session)
+        replaced.set()
+
+    async with JanusClient(
+        private_janus.url, admin_key=private_janus.admin_key, on_session_lost=on_lost
+    ) as client:
+        first = client.session_id
+        assert first is not None
+        publisher = await client.publisher()
+        room = RoomSid.new()
+        await client.create_room(room, publishers=1, secret="s")
+        await asyncio.to_thread(private_janus.restart)
+        # The long poll notices: a new session replaces the old one, and the hook reports the loss.
+        await asyncio.wait_for(replaced.wait(), 20)
+        assert lost == [first]
+        assert client.session_id not in (None, first)
+        assert publisher.lost
+        # Janus forgot its rooms; the client works on the new session.
+        assert not await client.exists(room)
+        await client.create_room(room, publishers=1, secret="s")
+        assert await client.exists(room)

@@ -37,6 +37,8 @@ class FakeJanus:
         self.rooms: dict[str, str] = {}
         self.bodies: list[dict[str, Any]] = []
         self.swallow_async = False
+        self.failing_polls = 0
+        self.polls = 0
 
     def kill_session(self, session: int) -> None:
         del self.sessions[session]
@@ -48,6 +50,10 @@ class FakeJanus:
         parts = request.url.path.removeprefix("/janus").strip("/").split("/")
         ids = [int(p) for p in parts if p]
         if request.method == "GET":
+            self.polls += 1
+            if self.failing_polls > 0:
+                self.failing_polls -= 1
+                raise httpx.ConnectError("connection refused", request=request)
             return await self._poll(ids[0])
         body = json.loads(request.content)
         tx = body["transaction"]
@@ -355,4 +361,33 @@ async def test_session_loss_recovers_and_reports(fake: FakeJanus) -> None:
         assert janus.session_id not in (None, second)
         assert lost == [first, second]
         assert await janus.exists("RM4")
+    await http.aclose()
+
+
+async def test_poll_survives_network_errors_and_keeps_a_live_session(fake: FakeJanus) -> None:
+    lost: list[int] = []
+
+    async def on_lost(session: int) -> None:
+        lost.append(session)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(fake))
+    async with JanusClient(
+        BASE, admin_key="k", http=http, request_timeout=1.0, poll_wait=0.2, on_session_lost=on_lost
+    ) as janus:
+        session = janus.session_id
+        publisher = await janus.publisher()
+        fake.failing_polls = 3
+        for _ in range(100):
+            if fake.failing_polls == 0 and fake.polls > 4:
+                break
+            await asyncio.sleep(0.05)
+        assert fake.failing_polls == 0
+        # The probe found the session alive: nothing was replaced, handles still work.
+        assert janus.session_id == session
+        assert lost == []
+        assert not publisher.lost
+        # ...and the long poll delivers asynchronous answers again.
+        await janus.create_room("RM5", publishers=1, secret="x")
+        joined = await publisher.join("RM5", participant_id="PA5")
+        assert joined.participant_id == "PA5"
     await http.aclose()
