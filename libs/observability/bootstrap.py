@@ -35,6 +35,7 @@ from libs.db.outbox import OutboxRelay
 from libs.db.pool import create_pool
 from libs.events.topics import ensure_topics
 from libs.observability.health import ReadinessCheck, create_app, kafka_check, postgres_check
+from libs.observability.http_metrics import install_http_metrics
 from libs.observability.runner import ServiceRunner
 from libs.twilio.errors import TwilioError
 
@@ -137,6 +138,7 @@ async def build_service(
     registry = CollectorRegistry()
     readiness = [postgres_check(pool), kafka_check(kafka.bootstrap_servers)]
     app = create_app(service, registry=registry, readiness=readiness)
+    install_http_metrics(app, service, registry)
     readiness = app.state.readiness_checks
     install_auth_middleware(app, authenticator)
     runner = ServiceRunner(app, host=host, port=port, service=service)
