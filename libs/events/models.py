@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from libs.events.base import Event, HttpMethod
 from libs.events.sids import (
@@ -78,7 +78,11 @@ class RoomCreated(RoomEvent):
 class RoomEnded(RoomEvent):
     type: Literal["room-ended"] = "room-ended"
     end_time: datetime
-    room_duration: int = Field(ge=0, description="seconds the room was in progress")
+    room_duration: int = Field(
+        ge=0,
+        description="seconds the room was in progress",
+        validation_alias=AliasChoices("room_duration", "duration"),
+    )
 
     @property
     def duration(self) -> int:

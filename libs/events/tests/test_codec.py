@@ -139,6 +139,13 @@ def test_every_event_type_round_trips() -> None:
     )
 
 
+def test_room_ended_accepts_duration_alias() -> None:
+    a = RoomEnded(**_room(room_status="completed", end_time=NOW, duration=7))
+    assert a.room_duration == 7 == a.duration
+    assert decode(ROOM_EVENTS, encode(a)) == a
+    assert '"room_duration":7' in a.model_dump_json()
+
+
 def test_type_names_are_unique_per_topic_and_topics_exist() -> None:
     names = {t.name for t in ALL_TOPICS}
     seen: set[tuple[str, str]] = set()
