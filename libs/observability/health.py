@@ -11,9 +11,9 @@ from typing import Any, Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaClient
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from libs.twilio.errors import install_error_handlers
 
@@ -57,8 +57,6 @@ def create_app(service: str, *, registry: CollectorRegistry, readiness: Sequence
     checks = list(readiness)
     app.state.readiness_checks = checks  # wiring code may append checks before the server starts
 
-    _install_http_metrics(app, registry)
-
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service}
@@ -83,27 +81,6 @@ def create_app(service: str, *, registry: CollectorRegistry, readiness: Sequence
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-def _install_http_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
-    """``http_requests_total`` and ``http_request_duration_seconds`` by method, route template and status."""
-    requests = Counter(
-        "http_requests_total", "HTTP requests served", ["method", "route", "status"], registry=registry
-    )
-    latency = Histogram(
-        "http_request_duration_seconds", "HTTP request latency", ["method", "route"], registry=registry
-    )
-
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", None) or "unmatched"
-        if route in ("/metrics", "/healthz", "/readyz"):
-            return response
-        requests.labels(request.method, route, str(response.status_code)).inc()
-        latency.labels(request.method, route).observe(time.perf_counter() - started)
-        return response
 
 
 def postgres_check(pool: asyncpg.Pool, name: str = "postgres") -> ReadinessCheck:
