@@ -1,4 +1,4 @@
-"""HTTP request metrics of a service: ``<svc>_http_requests_total`` and ``<svc>_http_request_duration_seconds``.
+"""HTTP request metrics: ``<svc>_http_requests_total`` and ``<svc>_http_request_duration_seconds``.
 
 Labels stay low-cardinality: the method, the matched route's path template (``/v1/Rooms/{sid}``, never a SID;
 ``unmatched`` for 404s) and the status class (``2xx`` …).
