@@ -21,6 +21,7 @@ from services.notifier.targets import (
     Resolver,
     TargetPolicy,
     TargetRefused,
+    TargetUnresolved,
     resolve_target,
     system_resolver,
 )
@@ -148,6 +149,8 @@ class CallbackSender:
             resolved = await self.resolve(request.url)
         except TargetRefused as exc:
             return AttemptResult(None, exc.reason, None, time.monotonic() - started, refused=True)
+        except TargetUnresolved:
+            return AttemptResult(None, "host does not resolve", None, time.monotonic() - started)
         prepared = prepare(request)
         headers = self.signed_headers(prepared, auth_token, request.idempotency_token)
         body = urlencode(prepared.form).encode() if prepared.method == "POST" else None

@@ -31,6 +31,10 @@ class TargetRefused(Exception):
         self.reason = reason
 
 
+class TargetUnresolved(Exception):
+    """The host name did not resolve now (DNS trouble may be temporary): the attempt is retried."""
+
+
 @dataclass(frozen=True)
 class TargetPolicy:
     """Which addresses callbacks may reach. `allow_private` lifts the block entirely (devstack)."""
@@ -134,8 +138,8 @@ async def resolve_target(
 ) -> ResolvedTarget:
     """Parse the URL, resolve its host and keep only allowed addresses.
 
-    Raises TargetRefused when the URL is not acceptable, the host does not resolve, or no resolved address is
-    allowed (the reason of the first refused address is reported).
+    Raises TargetRefused when the URL is not acceptable or no resolved address is allowed (the reason of the
+    first refused address is reported), TargetUnresolved when the name does not resolve.
     """
     target = parse_target(url)
     literal = _literal_address(target.host)
@@ -145,7 +149,7 @@ async def resolve_target(
         try:
             raw = await resolver(target.host, target.port)
         except OSError as exc:
-            raise TargetRefused("host does not resolve") from exc
+            raise TargetUnresolved("host does not resolve") from exc
         candidates = []
         for text in raw:
             # Scoped IPv6 results carry "%iface"; a scoped address is link-local anyway.
@@ -153,7 +157,7 @@ async def resolve_target(
             if address is not None and address not in candidates:
                 candidates.append(address)
         if not candidates:
-            raise TargetRefused("host does not resolve")
+            raise TargetUnresolved("host does not resolve")
     allowed: list[IPAddress] = []
     first_reason: str | None = None
     for address in candidates:

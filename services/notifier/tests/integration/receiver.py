@@ -93,7 +93,7 @@ class Receiver:
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode()
         query = scope.get("query_string", b"").decode()
-        url = f"http://{headers.get('host', '')}{raw_path}" + (f"?{query}" if query else "")
+        url = f"{scope['scheme']}://{headers.get('host', '')}{raw_path}" + (f"?{query}" if query else "")
         record = Received(
             method=scope["method"],
             path=scope["path"],
@@ -115,9 +115,19 @@ class Receiver:
 
 
 @contextlib.asynccontextmanager
-async def serve_receiver() -> AsyncIterator[Receiver]:
+async def serve_receiver(
+    *, ssl_certfile: str | None = None, ssl_keyfile: str | None = None
+) -> AsyncIterator[Receiver]:
     receiver = Receiver()
-    config = uvicorn.Config(receiver, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        receiver,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

@@ -24,7 +24,10 @@ PARAMS = {
 
 
 async def _resolve(host: str, port: int) -> Sequence[str]:
-    return {"hooks.example.com": ["93.184.216.34", "93.184.216.35"]}[host]
+    answers = {"hooks.example.com": ["93.184.216.34", "93.184.216.35"]}
+    if host not in answers:
+        raise OSError("Name or service not known")
+    return answers[host]
 
 
 def _sender(handler: Callable[[httpx.Request], httpx.Response]) -> CallbackSender:
@@ -148,3 +151,15 @@ async def test_refused_target_sends_nothing() -> None:
     assert result.refused
     assert result.error is not None and "loopback" in result.error
     assert calls == []
+
+
+async def test_dns_failure_is_retryable_not_refused() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200)
+
+    result = await _sender(handler).send(
+        CallbackRequest("https://unknown.example/", "POST", PARAMS, "t"), TOKEN
+    )
+    assert result.status is None
+    assert result.error == "host does not resolve"
+    assert not result.refused

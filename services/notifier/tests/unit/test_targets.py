@@ -11,6 +11,7 @@ from services.notifier.targets import (
     Resolver,
     TargetPolicy,
     TargetRefused,
+    TargetUnresolved,
     classify_address,
     parse_cidrs,
     parse_target,
@@ -108,6 +109,6 @@ async def test_only_checked_addresses_are_kept() -> None:
     assert [str(a) for a in resolved.addresses] == ["93.184.216.34"]
 
 
-async def test_unresolvable_host_refused() -> None:
-    with pytest.raises(TargetRefused, match="resolve"):
+async def test_unresolvable_host_is_not_a_refusal() -> None:
+    with pytest.raises(TargetUnresolved, match="resolve"):
         await resolve_target("https://nowhere.example/cb", TargetPolicy(), _resolver({}))
