@@ -37,6 +37,10 @@ def decode(topic: str, data: bytes) -> Event:
     cls = event_class(topic, raw["type"])
     if cls is None:
         raise UndecodableEvent(f"unknown event type {raw['type'][:64]!r} for topic {topic!r}")
+    # Forward compatibility: a newer producer may add optional fields this consumer does not know yet.
+    # Models stay strict (extra="forbid") for producers; readers ignore what they cannot use.
+    known = set(cls.model_fields)
+    raw = {k: v for k, v in raw.items() if k in known}
     try:
         return cls.model_validate(raw)
     except ValidationError as exc:

@@ -99,7 +99,10 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 404:
         return not_found(_resource_path(request)).response()
     if exc.status_code == 405:
-        return method_not_allowed(request.method).response()
+        response = method_not_allowed(request.method).response()
+        if exc.headers and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     if exc.status_code == 401:
         return unauthorized().response()
     detail = exc.detail if isinstance(exc.detail, str) else "HTTP error"

@@ -1,5 +1,6 @@
 """Event models and the codec: round trips, discrimination by topic and type, rejection."""
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from uuid import UUID
 
@@ -144,6 +145,13 @@ def test_room_ended_accepts_duration_alias() -> None:
     assert a.room_duration == 7 == a.duration
     assert decode(ROOM_EVENTS, encode(a)) == a
     assert '"room_duration":7' in a.model_dump_json()
+
+
+def test_decode_ignores_fields_added_by_newer_producers() -> None:
+    event = RoomCreated(**_room())
+    raw = json.loads(encode(event))
+    raw["field_from_the_future"] = {"x": 1}
+    assert decode(ROOM_EVENTS, json.dumps(raw).encode()) == event
 
 
 def test_type_names_are_unique_per_topic_and_topics_exist() -> None:

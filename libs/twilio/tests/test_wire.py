@@ -110,6 +110,7 @@ async def test_not_found_unknown_route_405_and_500(client: httpx.AsyncClient) ->
     assert r.status_code == 404 and r.json()["code"] == 20404
     r = await client.delete("/v1/Things")
     assert r.status_code == 405 and r.json()["code"] == 20004
+    assert r.headers["allow"] == "POST"
     r = await client.get("/v1/boom")
     assert r.status_code == 500 and r.json()["code"] == 20500
     assert "secret" not in r.text
