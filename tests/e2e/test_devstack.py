@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -320,3 +321,33 @@ def test_dev_credentials_authenticate_through_the_edge(devstack: dict[str, str],
         assert response.headers["content-type"].startswith("application/json")
     wrong = httpx.get(f"{EDGE}{path}", auth=(devstack["TWILIO_API_KEY"], "wrong"), timeout=10)
     assert wrong.status_code == 401
+
+
+def test_janus_videoroom_takes_string_room_ids_and_the_admin_key(devstack: dict[str, str]) -> None:
+    janus = devstack["JANUS_URL"]
+
+    def call(url: str, body: dict[str, object]) -> Any:
+        response = httpx.post(url, json={**body, "transaction": uuid.uuid4().hex}, timeout=10)
+        assert response.status_code == 200
+        return response.json()
+
+    session_url = f"{janus}/{call(janus, {'janus': 'create'})['data']['id']}"
+    try:
+        handle = call(session_url, {"janus": "attach", "plugin": "janus.plugin.videoroom"})
+        handle_url = f"{session_url}/{handle['data']['id']}"
+        room = "RM" + uuid.uuid4().hex
+        denied = call(handle_url, {"janus": "message", "body": {"request": "create", "room": room}})[
+            "plugindata"
+        ]
+        assert "admin_key" in denied["data"]["error"]
+        create = {"request": "create", "room": room, "admin_key": devstack["JANUS_ADMIN_KEY"]}
+        created = call(handle_url, {"janus": "message", "body": create})["plugindata"]
+        assert created["data"] == {"videoroom": "created", "room": room, "permanent": False}
+        destroyed = call(handle_url, {"janus": "message", "body": {"request": "destroy", "room": room}})
+        assert destroyed["plugindata"]["data"]["videoroom"] == "destroyed"
+    finally:
+        call(session_url, {"janus": "destroy"})
+    admin_url = devstack["JANUS_ADMIN_URL"]
+    assert call(admin_url, {"janus": "list_sessions"})["error"]["code"] == 403
+    listed = call(admin_url, {"janus": "list_sessions", "admin_secret": devstack["JANUS_ADMIN_SECRET"]})
+    assert listed["janus"] == "success"
