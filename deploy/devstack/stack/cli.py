@@ -84,14 +84,15 @@ def wait_healthy(components: Sequence[Component], ctx: Env) -> None:
         time.sleep(0.3)
 
 
+def _apt_then_kafka() -> None:
+    install.ensure_apt_packages()  # may install Maven and Java, which the Kafka fetch needs
+    install.ensure_kafka()
+
+
 def ensure_installed() -> None:
-    # apt, Maven and Go are independent: fetch Kafka and build MinIO while apt works.
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        futures: list[Future[object]] = [
-            pool.submit(install.ensure_apt_packages),
-            pool.submit(install.ensure_kafka),
-            pool.submit(install.ensure_minio),
-        ]
+    # The MinIO build (Go, minutes on a cold cache) runs while apt and Maven work.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures: list[Future[object]] = [pool.submit(_apt_then_kafka), pool.submit(install.ensure_minio)]
         for future in futures:
             future.result()
 

@@ -30,8 +30,12 @@ POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 _SYSTEM_SERVICES = ("postgresql", "nginx", "janus")
 
 
+# Tools the install itself needs, and the Debian package that provides each when it is not on PATH.
+_TOOL_PACKAGES = {"mvn": "maven", "java": "openjdk-17-jre-headless"}
+
+
 def missing_packages() -> list[str]:
-    missing = []
+    missing = [package for tool, package in _TOOL_PACKAGES.items() if shutil.which(tool) is None]
     for package in APT_PACKAGES:
         result = subprocess.run(  # noqa: S603
             ["dpkg-query", "-W", "-f=${db:Status-Status}", package],  # noqa: S607
