@@ -106,34 +106,49 @@ class EventConsumer:
         while not self._stopping.is_set():
             batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
             for tp, records in batches.items():
-                for record in records:
-                    if self._stopping.is_set() or tp not in consumer.assignment():
-                        # Revoked or stopping: the uncommitted rest is redelivered to the new owner.
-                        break
-                    await self._process(consumer, producer, tp, record, handler)
+                await self._partition_batch(consumer, producer, tp, records, handler)
 
-    async def _process(
+    async def _partition_batch(
         self,
         consumer: AIOKafkaConsumer,
         producer: AIOKafkaProducer,
         tp: TopicPartition,
-        record: ConsumerRecord,
+        records: list[ConsumerRecord],
         handler: Handler,
     ) -> None:
-        value: bytes = record.value or b""
+        """Handle one partition's fetched records in order; commit after the last one handled.
+
+        Offsets are committed per fetched batch (not per message) for throughput; before retrying a failing
+        message the progress made so far is committed, so a long outage never replays finished work.
+        """
+        next_offset: int | None = None
+
+        async def commit_progress() -> None:
+            if next_offset is not None:
+                await self._commit(consumer, tp, next_offset)
+
         try:
-            event = decode(self._decode_as.get(record.topic, record.topic), value)
-        except UndecodableEvent as exc:
-            await self._dead_letter(producer, record, value, str(exc))
-        else:
-            await self._handle_with_retry(event, record, handler)
-        await self._commit(consumer, tp, record.offset + 1)
+            for record in records:
+                if self._stopping.is_set() or tp not in consumer.assignment():
+                    # Revoked or stopping: the uncommitted rest is redelivered to the new owner.
+                    break
+                value: bytes = record.value or b""
+                try:
+                    event = decode(self._decode_as.get(record.topic, record.topic), value)
+                except UndecodableEvent as exc:
+                    await self._dead_letter(producer, record, value, str(exc))
+                else:
+                    await self._handle_with_retry(event, record, handler, commit_progress)
+                next_offset = record.offset + 1
+        finally:
+            await commit_progress()
 
     async def _handle_with_retry(
         self,
         event: Event,
         record: ConsumerRecord,
         handler: Handler,
+        before_retry: Callable[[], Awaitable[None]],
     ) -> None:
         backoff = self._initial_backoff_s
         attempt = 0
@@ -153,6 +168,8 @@ class EventConsumer:
             else:
                 self.handled += 1
                 return
+            if attempt == 0:
+                await before_retry()
             attempt += 1
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff_s)
