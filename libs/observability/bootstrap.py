@@ -34,9 +34,10 @@ from libs.db.migrate import migrate
 from libs.db.outbox import OutboxRelay
 from libs.db.pool import create_pool
 from libs.events.topics import ensure_topics
-from libs.observability.health import ReadinessCheck, create_app, kafka_check, postgres_check
+from libs.observability.health import ReadinessCheck, create_app, kafka_check, postgres_check, s3_check
 from libs.observability.http_metrics import install_http_metrics
 from libs.observability.runner import ServiceRunner
+from libs.storage.port import ObjectStore
 from libs.twilio.errors import TwilioError
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class ServiceContext:
     runner: ServiceRunner
     relay: OutboxRelay
     readiness: list[ReadinessCheck] = field(default_factory=list)
+    object_store: ObjectStore | None = None
 
 
 def ctx_close_checks(checks: list[ReadinessCheck]) -> Callable[[], Awaitable[None]]:
@@ -122,6 +124,7 @@ async def build_service(
     migrations_dir: Path,
     relay_name: str | None = None,
     create_topics: bool = True,
+    object_store: ObjectStore | None = None,
 ) -> ServiceContext:
     """Connect, migrate and assemble the service (see module docstring). Nothing is served yet."""
     pool = await create_pool(postgres.dsn, min_size=postgres.min_pool_size, max_size=postgres.max_pool_size)
@@ -131,12 +134,19 @@ async def build_service(
         if create_topics:
             await ensure_topics(kafka.bootstrap_servers)
         identity = IdentityStore(pool, platform.master_key_bytes())
+        if object_store is not None:
+            try:
+                await object_store.ensure_bucket()
+            except Exception as exc:  # storage down at boot: /readyz reports it, the service still starts
+                logger.warning("object store unavailable at start", extra={"error": type(exc).__name__})
     except BaseException:
         await pool.close()
         raise
     authenticator = BasicAuthenticator(identity)
     registry = CollectorRegistry()
     readiness = [postgres_check(pool), kafka_check(kafka.bootstrap_servers)]
+    if object_store is not None:
+        readiness.append(s3_check(object_store))
     app = create_app(service, registry=registry, readiness=readiness)
     install_http_metrics(app, service, registry)
     readiness = app.state.readiness_checks
@@ -157,6 +167,7 @@ async def build_service(
         runner=runner,
         relay=relay,
         readiness=readiness,
+        object_store=object_store,
     )
     app.state.ctx = ctx
     _include_api(ctx)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from libs.observability.bootstrap import ServiceContext, build_service
 from libs.observability.logs import configure_logging
+from libs.storage import MinioObjectStore
 from services.recorder.settings import Settings
 
 SERVICE = "recorder"
@@ -18,7 +19,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 async def build(settings: Settings) -> ServiceContext:
-    """Connect and assemble the service without serving (tests use this)."""
+    """Connect and assemble the service without serving (tests use this). Storage: ``ctx.object_store``."""
     return await build_service(
         SERVICE,
         settings,
@@ -30,6 +31,7 @@ async def build(settings: Settings) -> ServiceContext:
         db_schema=settings.db_schema,
         migrations_dir=MIGRATIONS,
         relay_name=settings.relay_name,
+        object_store=MinioObjectStore(settings.s3),
     )
 
 

@@ -21,6 +21,9 @@ async def test_skeleton(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
         "MIXDOWN_MASTER_KEY",
         env.get("MIXDOWN_MASTER_KEY") or base64.urlsafe_b64encode(os.urandom(32)).decode(),
     )
+    for name in ("S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_SECURE", "S3_REGION", "S3_BUCKET"):
+        if name in env:
+            monkeypatch.setenv(name, env[name])
     schema = unique_name(f"t_{service}_")
     monkeypatch.setenv(f"{service.upper()}_DB_SCHEMA", schema)
     main = importlib.import_module(f"services.{service}.main")
@@ -45,6 +48,9 @@ async def test_skeleton(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
             assert wrong.status_code == 401 and wrong.json()["code"] == 20003
             authed = await http.get("/v1/DefinitelyNotAResource", auth=(account, token))
             assert authed.status_code == 404 and authed.json()["code"] == 20404
+        if service in ("recorder", "compositor"):
+            assert ctx.object_store is not None
+            assert [c.name for c in ctx.readiness] == ["postgres", "kafka", "s3"]
         tables = await ctx.pool.fetch(
             "SELECT table_name FROM information_schema.tables WHERE table_schema=$1", schema
         )
