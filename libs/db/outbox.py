@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import CollectorRegistry, Counter
 
 from libs.db.pool import DbConnection, check_schema_name
 from libs.events.base import Event
@@ -82,6 +83,7 @@ class OutboxRelay:
         batch_size: int = 500,
         progress_topic: str = OUTBOX_PROGRESS,
         fail_point: FailPoint | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self._pool = pool
         self._schema = check_schema_name(schema)
@@ -94,6 +96,18 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
         self.published = 0
+        self._published_metric: Counter | None = None
+        self._batches_metric: Counter | None = None
+        if registry is not None:
+            self._published_metric = Counter(
+                "outbox_published_events", "Outbox rows published to Kafka", ["schema"], registry=registry
+            )
+            self._batches_metric = Counter(
+                "outbox_batches",
+                "Kafka transactions committed by the outbox relay",
+                ["schema"],
+                registry=registry,
+            )
 
     @property
     def relay_name(self) -> str:
@@ -227,6 +241,9 @@ class OutboxRelay:
                 self._fail_point("after-kafka-commit")
             await self._mark(conn, ids)
         self.published += len(ids)
+        if self._published_metric is not None and self._batches_metric is not None:
+            self._published_metric.labels(schema).inc(len(ids))
+            self._batches_metric.labels(schema).inc()
         logger.debug(
             "outbox batch published", extra={"schema": schema, "count": len(ids), "max_id": max(ids)}
         )

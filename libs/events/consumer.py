@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
+from prometheus_client import CollectorRegistry, Counter
 
 from libs.events.base import Event
 from libs.events.codec import decode
@@ -41,6 +42,7 @@ class EventConsumer:
         auto_offset_reset: str = "earliest",
         max_records: int = 100,
         decode_as: Mapping[str, str] | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         """``decode_as`` maps a consumed topic to the logical topic whose event types it carries (tests use
         uuid-named copies of the real topics)."""
@@ -56,6 +58,18 @@ class EventConsumer:
         self._stopping = asyncio.Event()
         self.handled = 0
         self.dead_lettered = 0
+        self._metrics: tuple[Counter, Counter, Counter] | None = None
+        if registry is not None:
+            labels = ["group"]
+            self._metrics = (
+                Counter("consumer_handled_events", "Events handled", [*labels, "type"], registry=registry),
+                Counter(
+                    "consumer_handler_failures", "Handler attempts that raised", labels, registry=registry
+                ),
+                Counter(
+                    "consumer_dead_lettered", "Undecodable messages sent to a DLQ", labels, registry=registry
+                ),
+            )
 
     def stop(self) -> None:
         """Ask ``run`` to return after the message in hand (its offset is committed first)."""
@@ -167,7 +181,11 @@ class EventConsumer:
                     logger.warning("handler still failing", extra=self._fields(event, record, attempt))
             else:
                 self.handled += 1
+                if self._metrics is not None:
+                    self._metrics[0].labels(self._group_id, event.type).inc()
                 return
+            if self._metrics is not None:
+                self._metrics[1].labels(self._group_id).inc()
             if attempt == 0:
                 await before_retry()
             attempt += 1
@@ -197,6 +215,8 @@ class EventConsumer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff_s)
         self.dead_lettered += 1
+        if self._metrics is not None:
+            self._metrics[2].labels(self._group_id).inc()
         logger.warning(
             "undecodable message dead-lettered",
             extra={

@@ -152,7 +152,7 @@ async def build_service(
     readiness = app.state.readiness_checks
     install_auth_middleware(app, authenticator)
     runner = ServiceRunner(app, host=host, port=port, service=service)
-    relay = OutboxRelay(pool, db_schema, kafka.bootstrap_servers, relay_name or service)
+    relay = OutboxRelay(pool, db_schema, kafka.bootstrap_servers, relay_name or service, registry=registry)
     runner.add_task("outbox-relay", relay.run)
     runner.add_closer(pool.close)
     runner.add_closer(ctx_close_checks(readiness))

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import CollectorRegistry
 
 from libs.db.migrate import migrate
 from libs.db.outbox import OutboxRelay, RelayCrash, add_event
@@ -136,11 +137,13 @@ async def test_relay_crash_after_kafka_commit_is_exactly_once(
     second = [_event(room, i) for i in range(5, 8)]
     for e in second:
         await _add(pool, schema, e, topic)
-    relay = OutboxRelay(pool, schema, bootstrap, relay_name, progress_topic=progress)
+    registry = CollectorRegistry()
+    relay = OutboxRelay(pool, schema, bootstrap, relay_name, progress_topic=progress, registry=registry)
     assert await relay.start() == 5  # recovered from the marker
     assert await relay.publish_pending() == 3
     assert await relay.publish_pending() == 0
     await relay.close()
+    assert registry.get_sample_value("outbox_published_events_total", {"schema": schema}) == 3
 
     records = await _read_all(bootstrap, topic)
     ids = [r[1]["event_id"] for r in records]

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry
 
 from libs.db.testing import integration_env, unique_name
 from libs.events.base import Event
@@ -67,8 +68,9 @@ async def test_order_transient_retries_and_committed_progress() -> None:
             raise TransientError("database briefly unavailable")
         seen.append(event.sequence_number)
 
+    registry = CollectorRegistry()
     consumer = EventConsumer(
-        bootstrap, [topic], group, initial_backoff_s=0.02, decode_as={topic: ROOM_EVENTS}
+        bootstrap, [topic], group, initial_backoff_s=0.02, decode_as={topic: ROOM_EVENTS}, registry=registry
     )
     task = asyncio.create_task(consumer.run(handler))
     try:
@@ -77,6 +79,9 @@ async def test_order_transient_retries_and_committed_progress() -> None:
         consumer.stop()
         await asyncio.wait_for(task, 20)
     assert seen == list(range(30))  # one key, one partition: strict order, 17 retried in place
+    labels = {"group": group, "type": "room-created"}
+    assert registry.get_sample_value("consumer_handled_events_total", labels) == 30
+    assert registry.get_sample_value("consumer_handler_failures_total", {"group": group}) == 3
 
     # Same group again: everything was committed, nothing is redelivered; new messages are.
     again: list[int] = []

@@ -20,7 +20,11 @@ async def test_presigned_url_uses_public_endpoint() -> None:
     store = MinioObjectStore(settings, bucket="media")
     url = await store.presigned_get("rec/RT1.mka", timedelta(minutes=10), filename="RT1.mka")
     parts = urlsplit(url)
-    assert (parts.scheme, parts.netloc, parts.path) == ("https", "media.example.com:8443", "/media/rec/RT1.mka")
+    assert (parts.scheme, parts.netloc, parts.path) == (
+        "https",
+        "media.example.com:8443",
+        "/media/rec/RT1.mka",
+    )
     query = parse_qs(parts.query)
     assert query["X-Amz-Expires"] == ["600"] and "X-Amz-Signature" in query
     assert query["X-Amz-Credential"][0].startswith("ak/")
