@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -66,6 +67,25 @@ class RelayCrash(Exception):  # noqa: N818  # named for what tests simulate
     """Raised by test fail points to simulate the relay dying."""
 
 
+_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, tuple[Counter, Counter]] = weakref.WeakKeyDictionary()
+
+
+def _metrics_for(registry: CollectorRegistry) -> tuple[Counter, Counter]:
+    """One set of counters per registry, shared by every relay of the process."""
+    metrics = _METRICS.get(registry)
+    if metrics is None:
+        metrics = (
+            Counter(
+                "outbox_published_events", "Outbox rows published to Kafka", ["schema"], registry=registry
+            ),
+            Counter(
+                "outbox_batches", "Kafka transactions committed by the relay", ["schema"], registry=registry
+            ),
+        )
+        _METRICS[registry] = metrics
+    return metrics
+
+
 class OutboxRelay:
     """Publishes ``<schema>.outbox`` to Kafka exactly once (see module docstring).
 
@@ -96,18 +116,7 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
         self.published = 0
-        self._published_metric: Counter | None = None
-        self._batches_metric: Counter | None = None
-        if registry is not None:
-            self._published_metric = Counter(
-                "outbox_published_events", "Outbox rows published to Kafka", ["schema"], registry=registry
-            )
-            self._batches_metric = Counter(
-                "outbox_batches",
-                "Kafka transactions committed by the outbox relay",
-                ["schema"],
-                registry=registry,
-            )
+        self._metrics = _metrics_for(registry) if registry is not None else None
 
     @property
     def relay_name(self) -> str:
@@ -241,9 +250,9 @@ class OutboxRelay:
                 self._fail_point("after-kafka-commit")
             await self._mark(conn, ids)
         self.published += len(ids)
-        if self._published_metric is not None and self._batches_metric is not None:
-            self._published_metric.labels(schema).inc(len(ids))
-            self._batches_metric.labels(schema).inc()
+        if self._metrics is not None:
+            self._metrics[0].labels(schema).inc(len(ids))
+            self._metrics[1].labels(schema).inc()
         logger.debug(
             "outbox batch published", extra={"schema": schema, "count": len(ids), "max_id": max(ids)}
         )

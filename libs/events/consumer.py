@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -25,6 +26,28 @@ from libs.events.topics import dlq
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Event], Awaitable[None]]
+
+
+_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, tuple[Counter, Counter, Counter]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _metrics_for(registry: CollectorRegistry) -> tuple[Counter, Counter, Counter]:
+    """One set of counters per registry, shared by every consumer of the process."""
+    metrics = _METRICS.get(registry)
+    if metrics is None:
+        metrics = (
+            Counter("consumer_handled_events", "Events handled", ["group", "type"], registry=registry),
+            Counter(
+                "consumer_handler_failures", "Handler attempts that raised", ["group"], registry=registry
+            ),
+            Counter(
+                "consumer_dead_lettered", "Undecodable messages sent to a DLQ", ["group"], registry=registry
+            ),
+        )
+        _METRICS[registry] = metrics
+    return metrics
 
 
 class EventConsumer:
@@ -58,18 +81,7 @@ class EventConsumer:
         self._stopping = asyncio.Event()
         self.handled = 0
         self.dead_lettered = 0
-        self._metrics: tuple[Counter, Counter, Counter] | None = None
-        if registry is not None:
-            labels = ["group"]
-            self._metrics = (
-                Counter("consumer_handled_events", "Events handled", [*labels, "type"], registry=registry),
-                Counter(
-                    "consumer_handler_failures", "Handler attempts that raised", labels, registry=registry
-                ),
-                Counter(
-                    "consumer_dead_lettered", "Undecodable messages sent to a DLQ", labels, registry=registry
-                ),
-            )
+        self._metrics = _metrics_for(registry) if registry is not None else None
 
     def stop(self) -> None:
         """Ask ``run`` to return after the message in hand (its offset is committed first)."""

@@ -194,3 +194,13 @@ def test_occurred_at_must_be_aware_and_becomes_utc() -> None:
 def test_undecodable(topic: str, data: bytes) -> None:
     with pytest.raises(UndecodableEvent):
         decode(topic, data)
+
+
+def test_consumers_share_metrics_per_registry() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from libs.events.consumer import EventConsumer
+
+    registry = CollectorRegistry()
+    EventConsumer("x:1", ["a"], "g1", registry=registry)
+    EventConsumer("x:1", ["b"], "g2", registry=registry)  # no duplicate-timeseries error
