@@ -18,6 +18,7 @@ import json
 import logging
 import weakref
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -104,7 +105,12 @@ class OutboxRelay:
         progress_topic: str = OUTBOX_PROGRESS,
         fail_point: FailPoint | None = None,
         registry: CollectorRegistry | None = None,
+        keep_published: timedelta = timedelta(days=7),
+        keep_processed: timedelta = timedelta(days=21),
+        housekeeping_interval_s: float = 3600.0,
     ) -> None:
+        """``keep_processed`` must exceed the retention of every consumed topic (14 days), or a redelivered
+        event could be applied twice."""
         self._pool = pool
         self._schema = check_schema_name(schema)
         self._bootstrap = bootstrap
@@ -117,6 +123,10 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self.published = 0
         self._metrics = _metrics_for(registry) if registry is not None else None
+        self._keep_published = keep_published
+        self._keep_processed = keep_processed
+        self._housekeeping_interval_s = housekeeping_interval_s
+        self._next_housekeeping = 0.0
 
     @property
     def relay_name(self) -> str:
@@ -172,6 +182,7 @@ class OutboxRelay:
                 await self.start()
                 logger.info("outbox relay active", extra={"schema": self._schema, "relay": self._relay_name})
                 while not stop.is_set():
+                    await self._maybe_housekeeping()
                     count = await self.publish_pending(self._batch_size)
                     if count >= self._batch_size:
                         continue
@@ -265,6 +276,33 @@ class OutboxRelay:
             ids,
         )
         return int(status.split()[-1])
+
+    async def _maybe_housekeeping(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now < self._next_housekeeping:
+            return
+        self._next_housekeeping = now + self._housekeeping_interval_s
+        outbox, processed = await self.housekeeping()
+        if outbox or processed:
+            logger.info(
+                "outbox housekeeping",
+                extra={"schema": self._schema, "outbox": outbox, "processed": processed},
+            )
+
+    async def housekeeping(self) -> tuple[int, int]:
+        """Delete published outbox rows and processed marks past their retention; returns both counts."""
+        async with self._pool.acquire() as conn:
+            outbox = await conn.execute(
+                f"DELETE FROM {self._schema}.outbox "  # noqa: S608
+                "WHERE published_at IS NOT NULL AND published_at < now() - $1::interval",
+                self._keep_published,
+            )
+            processed = await conn.execute(
+                f"DELETE FROM {self._schema}.processed_events "  # noqa: S608
+                "WHERE processed_at < now() - $1::interval",
+                self._keep_processed,
+            )
+        return int(outbox.split()[-1]), int(processed.split()[-1])
 
     async def recover(self) -> int:
         """Mark the rows of the last committed marker of this relay as published; returns how many changed."""

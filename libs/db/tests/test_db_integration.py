@@ -145,6 +145,17 @@ async def test_relay_crash_after_kafka_commit_is_exactly_once(
     await relay.close()
     assert registry.get_sample_value("outbox_published_events_total", {"schema": schema}) == 3
 
+    # Housekeeping removes only published rows past retention (and old processed marks).
+    await pool.execute(
+        f"UPDATE {schema}.outbox SET published_at = now() - interval '8 days' WHERE event_id = $1",  # noqa: S608
+        first[0].event_id,
+    )
+    async with transaction(pool) as conn:
+        await mark_processed(conn, schema, "c", first[0].event_id)
+        await conn.execute(f"UPDATE {schema}.processed_events SET processed_at = now() - interval '30 days'")  # noqa: S608
+    assert await relay.housekeeping() == (1, 1)
+    assert await relay.housekeeping() == (0, 0)
+
     records = await _read_all(bootstrap, topic)
     ids = [r[1]["event_id"] for r in records]
     assert sorted(ids) == sorted(str(e.event_id) for e in first + second)
