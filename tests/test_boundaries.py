@@ -51,6 +51,18 @@ def test_services_do_not_import_each_other() -> None:
     assert not violations, "cross-service imports:\n" + "\n".join(violations)
 
 
+def test_libs_do_not_import_services() -> None:
+    """libs are the shared base: they load service modules only by name at runtime (bootstrap, CLI)."""
+    violations = [
+        f"{path.relative_to(REPO)}:{line} imports {module}"
+        for path in sorted((REPO / "libs").rglob("*.py"))
+        if "tests" not in path.relative_to(REPO).parts
+        for line, module in _imports(path)
+        if module == "services" or module.startswith("services.")
+    ]
+    assert not violations, "libs importing services:\n" + "\n".join(violations)
+
+
 def test_detector_finds_violations(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
