@@ -70,6 +70,7 @@ class BasicAuthenticator:
         self._clock = clock
         self._max = max_cache_entries
         self._cache: dict[bytes, tuple[float, Principal]] = {}
+        self._inflight: dict[bytes, asyncio.Future[Principal]] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The caller's Principal. Raises TwilioError 401 / 20003 for missing or wrong credentials."""
@@ -81,6 +82,23 @@ class BasicAuthenticator:
         hit = self._cache.get(cache_key)
         if hit is not None and hit[0] > now:
             return hit[1]
+        # Single flight: concurrent requests with the same new header share one slow hash check.
+        pending = self._inflight.get(cache_key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        task = asyncio.ensure_future(self._verify(parsed))
+        self._inflight[cache_key] = task
+        try:
+            principal = await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._inflight.pop(cache_key, None)
+            else:
+                task.add_done_callback(lambda _: self._inflight.pop(cache_key, None))
+        self._remember(cache_key, principal, now)
+        return principal
+
+    async def _verify(self, parsed: tuple[str, str]) -> Principal:
         user, password = parsed
         sid = parse_sid(user)
         if not isinstance(sid, AccountSid | ApiKeySid):
@@ -90,9 +108,7 @@ class BasicAuthenticator:
             raise unauthorized()
         if not await asyncio.to_thread(verify_secret, password, credential.secret_hash):
             raise unauthorized()
-        principal = Principal(account_sid=credential.account_sid, credential_sid=sid)
-        self._remember(cache_key, principal, now)
-        return principal
+        return Principal(account_sid=credential.account_sid, credential_sid=sid)
 
     def _remember(self, key: bytes, principal: Principal, now: float) -> None:
         if len(self._cache) >= self._max:

@@ -1,5 +1,6 @@
 """Basic auth: both credential forms, failures as Twilio 401 20003, caching."""
 
+import asyncio
 import base64
 
 import pytest
@@ -92,3 +93,17 @@ async def test_success_is_cached_until_ttl() -> None:
 def test_parse_basic() -> None:
     assert parse_basic(_header("u", "p:with:colons")) == ("u", "p:with:colons")
     assert parse_basic("basic " + base64.b64encode(b"u:").decode()) == ("u", "")
+
+
+async def test_concurrent_first_requests_share_one_check() -> None:
+    store = FakeStore()
+    auth = BasicAuthenticator(store)
+    header = _header(KEY, "sec")
+    results = await asyncio.gather(*(auth.authenticate(header) for _ in range(20)))
+    assert {r.credential_sid for r in results} == {KEY}
+    assert store.lookups == 1
+    bad = await asyncio.gather(
+        *(auth.authenticate(_header(KEY, "bad")) for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, TwilioError) and r.code == 20003 for r in bad)
+    assert store.lookups == 2
