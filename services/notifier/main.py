@@ -34,6 +34,7 @@ from services.notifier.store import DeliveryStore
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+PRUNE_INTERVAL_S = 300.0
 
 
 @dataclass
@@ -66,6 +67,21 @@ class Notifier:
                 async with asyncio.timeout(self.settings.gauge_interval_s):
                     await self._stopped.wait()
 
+    async def prune_delivered(self) -> None:
+        """Delete delivered rows past the retention, a batch at a time, every few minutes until `stop()`."""
+        retention = timedelta(days=self.settings.retention_days)
+        while not self._stopped.is_set():
+            try:
+                deleted = await self.store.prune(retention)
+                if deleted:
+                    logger.info("delivered callbacks pruned", extra={"deleted": deleted})
+                    continue  # more may be due
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                logger.warning("prune failed", extra={"error": type(exc).__name__})
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(PRUNE_INTERVAL_S):
+                    await self._stopped.wait()
+
     def stop(self) -> None:
         """Graceful stop: no new messages or claims; `run` returns when attempts in flight are done."""
         self._stopped.set()
@@ -78,6 +94,7 @@ class Notifier:
             group.create_task(self.consumer.run(self.handle), name="notifier-consumer")
             group.create_task(self.dispatcher.run(), name="notifier-dispatcher")
             group.create_task(self.refresh_gauges(), name="notifier-gauges")
+            group.create_task(self.prune_delivered(), name="notifier-prune")
 
     async def close(self) -> None:
         """Release HTTP and database resources."""

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     per_host_concurrency: int = Field(default=4, ge=1)
     poll_interval_s: float = Field(default=1.0, gt=0)
     gauge_interval_s: float = Field(default=5.0, gt=0)
+    retention_days: float = Field(default=7.0, gt=0)  # delivered rows are deleted after this
 
     @field_validator("allowed_cidrs")
     @classmethod

@@ -296,3 +296,26 @@ class DeliveryStore:
         for row in rows:
             counts[row["state"]] = int(row["n"])
         return counts
+
+    async def prune(self, older_than: timedelta, batch: int = 5000) -> int:
+        """Delete delivered rows older than ``older_than`` (at most ``batch``), and the arrival counters of
+        keys that have no rows left; returns how many deliveries were deleted. Dead rows are kept for the
+        operator."""
+        async with transaction(self.pool) as conn:
+            deleted = await conn.fetch(
+                f"DELETE FROM {self._t} WHERE id IN (SELECT id FROM {self._t} "  # noqa: S608
+                "WHERE state = 'delivered' AND delivered_at < now() - $1::interval ORDER BY id LIMIT $2) "
+                "RETURNING ordering_key",
+                older_than,
+                batch,
+            )
+            keys = sorted({r["ordering_key"] for r in deleted})
+            if keys:
+                # A key whose rows are all gone restarts at sequence 0 later: order only matters among
+                # undelivered rows, and no row of the key is left to collide with.
+                await conn.execute(
+                    f"DELETE FROM {self._k} k WHERE k.ordering_key = ANY($1::text[]) "  # noqa: S608
+                    f"AND NOT EXISTS (SELECT 1 FROM {self._t} d WHERE d.ordering_key = k.ordering_key)",
+                    keys,
+                )
+        return len(deleted)

@@ -139,3 +139,22 @@ async def test_replay_dead(pool: asyncpg.Pool, schema: str) -> None:
     assert not await store.replay(a1)  # only dead rows
     assert await store.replay_all_dead() == 1
     assert sorted(await claim(store)) == [a1, b1]
+
+
+async def test_prune_deletes_old_delivered_rows_only(pool: asyncpg.Pool, schema: str) -> None:
+    store = DeliveryStore(pool, schema)
+    a1, a2, b1, c1 = await queue(store, cb("A"), cb("A"), cb("B"), cb("C"))
+    for claimed in await store.claim_due(limit=10, host_slots={}, per_host_limit=4, lease=LEASE):
+        if claimed.id in (a1, c1):
+            assert await store.mark_delivered(claimed, 200)
+        else:
+            assert await store.mark_dead(claimed, 404, "gone")
+    assert await store.prune(timedelta(hours=1)) == 0  # too recent
+    await pool.execute(f"UPDATE {schema}.deliveries SET delivered_at = now() - interval '2 hours'")  # noqa: S608
+    assert await store.prune(timedelta(hours=1)) == 2
+    assert {r.id for r in await store.list()} == {a2, b1}  # pending and dead rows stay
+    keys = {r["ordering_key"] for r in await pool.fetch(f"SELECT ordering_key FROM {schema}.ordering_keys")}  # noqa: S608
+    assert keys == {"A", "B"}  # A still has a row, so its counter stays; C's is gone
+    (nxt,) = await queue(store, cb("A"))
+    record = await store.get(nxt)
+    assert record is not None and record.sequence == 2
