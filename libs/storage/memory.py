@@ -64,6 +64,8 @@ class InMemoryObjectStore:
         self._objects.pop(key, None)
 
     async def delete_prefix(self, prefix: str) -> int:
+        if not prefix:
+            raise ValueError("refusing to delete the whole bucket")
         keys = [k for k in self._objects if k.startswith(prefix)]
         for key in keys:
             del self._objects[key]

@@ -122,6 +122,8 @@ class TestObjectStoreContract:
         assert await store.delete_prefix("p/") == 3
         assert [i.key for i in await store.list("")] == ["q/4"]
         assert await store.delete_prefix("p/") == 0
+        with pytest.raises(ValueError):
+            await store.delete_prefix("")
 
     async def test_presigned_get(self, store: ObjectStore) -> None:
         await store.put_bytes("m/c.mp4", b"\x00\x01media", "video/mp4")
