@@ -23,7 +23,8 @@ class ObjectInfo:
 class ObjectStore(Protocol):
     """Async object storage in one bucket. Keys are ``/``-separated paths without a leading slash.
 
-    Reads of a missing key raise ``ObjectNotFound``; ``stat`` returns None instead.
+    Reads of a missing key raise ``ObjectNotFound``; ``stat`` returns None instead. ``delete`` of a missing
+    key is a no-op; ``delete_prefix("")`` raises ValueError (never the whole bucket).
     """
 
     async def ensure_bucket(self) -> None: ...
