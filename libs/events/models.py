@@ -199,6 +199,38 @@ class RecordingFailed(RecordingEvent):
     error_message: str
 
 
+class RecordingDeleted(Event):
+    """The recording's media was deleted (DELETE on the Recording). Internal: Twilio sends no callback."""
+
+    topic = RECORDING_EVENTS
+
+    type: Literal["recording-deleted"] = "recording-deleted"
+    recording_sid: RecordingSid
+    room_sid: RoomSid
+
+    def key(self) -> str:
+        return str(self.room_sid)
+
+
+class RoomRecordingsFinalized(Event):
+    """Every recording of an ended room is finalized: completed or failed. No Twilio callback.
+
+    Emitted once per room by the recorder after RoomEnded and the last recording's outcome, so the hook
+    service (and the compositor) know that the room's recording set is complete.
+    """
+
+    topic = RECORDING_EVENTS
+
+    type: Literal["room-recordings-finalized"] = "room-recordings-finalized"
+    room_sid: RoomSid
+    room_name: str
+    completed_recording_sids: list[RecordingSid] = Field(default_factory=list)
+    failed_recording_sids: list[RecordingSid] = Field(default_factory=list)
+
+    def key(self) -> str:
+        return str(self.room_sid)
+
+
 # ---------------------------------------------------------------- composition.events (key: composition_sid)
 
 
@@ -290,6 +322,10 @@ class CompositionRequested(Event):
     trim: bool = True
     status_callback: str | None = None
     status_callback_method: HttpMethod = "POST"
+    recording_sids: list[RecordingSid] = Field(
+        default_factory=list,
+        description="when set (hook compositions), the recordings to wait for before rendering",
+    )
 
     @model_validator(mode="after")
     def _resolution_shape(self) -> CompositionRequested:
@@ -318,7 +354,13 @@ ROOM_EVENT_TYPES: tuple[type[Event], ...] = (
     TrackDisabled,
     RecordingRulesUpdated,
 )
-RECORDING_EVENT_TYPES: tuple[type[Event], ...] = (RecordingStarted, RecordingCompleted, RecordingFailed)
+RECORDING_EVENT_TYPES: tuple[type[Event], ...] = (
+    RecordingStarted,
+    RecordingCompleted,
+    RecordingFailed,
+    RecordingDeleted,
+    RoomRecordingsFinalized,
+)
 COMPOSITION_EVENT_TYPES: tuple[type[Event], ...] = (
     CompositionEnqueued,
     CompositionStarted,
