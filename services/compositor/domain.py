@@ -1,0 +1,228 @@
+"""Composition rules: request validation, the status machine, fair job order and progress throttling.
+
+Pure: no I/O. The API layer reads Twilio's parameter names and hands plain values here; every validation
+failure is a ``RequestError`` with the Twilio-style code the API answers with (docs/compositions.md,
+"The Compositions API and job lifecycle").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from libs.composition.spec import (
+    CODE_INVALID_PARAMETER,
+    DEFAULT_RESOLUTION,
+    Format,
+    LayoutError,
+    normalized,
+    parse_format,
+    parse_layout,
+    parse_resolution,
+    require_sources,
+)
+from libs.events.sids import AccountSid, CompositionSid, HookSid, RoomSid
+
+Status = Literal["enqueued", "processing", "completed", "failed", "deleted"]
+STATUSES: tuple[Status, ...] = ("enqueued", "processing", "completed", "failed", "deleted")
+CallbackMethod = Literal["GET", "POST"]
+
+CODE_NOT_FOUND = 20404
+CODE_INTERNAL = 53626
+CODE_RECORDINGS_DELETED = 53628
+CODE_NO_SOURCES = 53630
+
+MEDIA_TTL_DEFAULT_S = 600
+MEDIA_TTL_MAX_S = 3600
+PROGRESS_STEP = 10  # percent between two composition-progress events
+
+# Allowed status changes. ``deleted`` is reachable from every live state: deleting a queued or running
+# composition cancels its job.
+_TRANSITIONS: dict[Status, frozenset[Status]] = {
+    "enqueued": frozenset({"processing", "failed", "deleted"}),
+    "processing": frozenset({"completed", "failed", "deleted", "processing"}),
+    "completed": frozenset({"deleted"}),
+    "failed": frozenset({"deleted"}),
+    "deleted": frozenset(),
+}
+
+
+class RequestError(ValueError):
+    """An invalid create request; ``code`` is the Twilio-style error code, ``status`` the HTTP status."""
+
+    def __init__(self, code: int, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class CompositionRequest:
+    """The raw values of a create request (None = parameter absent)."""
+
+    room_sid: str | None
+    video_layout: object
+    audio_sources: tuple[str, ...]
+    audio_sources_excluded: tuple[str, ...]
+    resolution: str | None
+    format: str | None
+    trim: bool | None
+    status_callback: str | None
+    status_callback_method: str | None
+    allow_hd: bool = False
+
+
+@dataclass(frozen=True)
+class CompositionSpec:
+    """What to compose; ``video_layout`` is the normalized echo form (``{}`` for audio-only)."""
+
+    room_sid: RoomSid
+    video_layout: dict[str, dict[str, object]]
+    audio_sources: tuple[str, ...]
+    audio_sources_excluded: tuple[str, ...]
+    resolution: str
+    format: Format
+    trim: bool
+    status_callback: str | None
+    status_callback_method: CallbackMethod
+    hook_sid: HookSid | None = None
+    hook_friendly_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Composition:
+    """A stored composition."""
+
+    sid: CompositionSid
+    account_sid: AccountSid
+    spec: CompositionSpec
+    status: Status
+    date_created: datetime
+    date_completed: datetime | None = None
+    date_deleted: datetime | None = None
+    bitrate: int = 0  # kbit/s
+    size: int = 0  # bytes
+    duration: int = 0  # whole seconds
+    object_key: str | None = None
+
+
+def _method(value: str | None) -> CallbackMethod:
+    if value is None or value == "":
+        return "POST"
+    upper = value.strip().upper()
+    if upper == "GET":
+        return "GET"
+    if upper == "POST":
+        return "POST"
+    raise RequestError(CODE_INVALID_PARAMETER, "StatusCallbackMethod must be GET or POST")
+
+
+def _room_sid(value: str | None) -> RoomSid:
+    if value is None or value == "":
+        raise RequestError(CODE_INVALID_PARAMETER, "Missing required parameter RoomSid in the post body")
+    if not RoomSid.is_valid(value):
+        raise RequestError(
+            CODE_INVALID_PARAMETER, "RoomSid must be a Room SID (RM followed by 32 hex digits)"
+        )
+    return RoomSid(value)
+
+
+def define_composition(request: CompositionRequest) -> CompositionSpec:
+    """Validate a create request. Defaults as Twilio: 640x480, webm, trim true, callback method POST.
+
+    ``allow_hd`` (Mixdown's ``MixdownAllowHd``) raises the resolution cap to 1920x1080.
+    Raises RequestError with 20001 (parameters), 53640 (VideoLayout) or 53641 (Resolution).
+    """
+    room_sid = _room_sid(request.room_sid)
+    method = _method(request.status_callback_method)
+    try:
+        resolution = parse_resolution(request.resolution or DEFAULT_RESOLUTION, allow_hd=request.allow_hd)
+        layout = parse_layout(request.video_layout, resolution)
+        fmt = parse_format(request.format)
+        require_sources(layout, request.audio_sources)
+    except LayoutError as exc:
+        raise RequestError(exc.code, exc.message) from exc
+    return CompositionSpec(
+        room_sid=room_sid,
+        video_layout=normalized(layout),
+        audio_sources=request.audio_sources,
+        audio_sources_excluded=request.audio_sources_excluded,
+        resolution=str(resolution),
+        format=fmt,
+        trim=True if request.trim is None else request.trim,
+        status_callback=request.status_callback,
+        status_callback_method=method,
+    )
+
+
+def can_transition(current: Status, target: Status) -> bool:
+    """Whether ``current`` → ``target`` is a legal status change (processing → processing is a retry)."""
+    return target in _TRANSITIONS[current]
+
+
+def media_key(account_sid: str, sid: str, fmt: str) -> str:
+    """The object key of a composition's output: ``compositions/<account>/<CJ>.<fmt>``."""
+    return f"compositions/{account_sid}/{sid}.{fmt}"
+
+
+def media_ttl(value: int | None) -> int:
+    """The lifetime in seconds of a Media link: default 600, 1..3600. Raises RequestError(20001)."""
+    if value is None:
+        return MEDIA_TTL_DEFAULT_S
+    if not 1 <= value <= MEDIA_TTL_MAX_S:
+        raise RequestError(CODE_INVALID_PARAMETER, f"Ttl must be between 1 and {MEDIA_TTL_MAX_S}")
+    return value
+
+
+# ---------------------------------------------------------------- fair scheduling
+
+
+@dataclass(frozen=True)
+class QueueHead:
+    """The oldest claimable job of one account, with when that account was last served (None = never)."""
+
+    composition_sid: str
+    account_sid: str
+    enqueued_at: datetime
+    last_served: datetime | None
+
+
+def fair_order(heads: list[QueueHead]) -> list[QueueHead]:
+    """The order in which to try claiming: accounts never served first, then the least recently served
+    (round-robin across accounts); ties by the job's age, then SID. Within an account the head is already
+    its oldest job, so one busy account cannot starve the others."""
+    return sorted(
+        heads,
+        key=lambda h: (
+            h.last_served is not None,
+            h.last_served or h.enqueued_at,
+            h.enqueued_at,
+            h.composition_sid,
+        ),
+    )
+
+
+# ---------------------------------------------------------------- progress
+
+
+@dataclass(frozen=True)
+class Progress:
+    percentage_done: int
+    seconds_remaining: int | None
+
+
+def next_progress(last_reported: int, fraction: float, elapsed_s: float) -> Progress | None:
+    """The composition-progress event to send for ``fraction`` in [0, 1], or None.
+
+    Sent each time the rounded-down percentage crosses a multiple of PROGRESS_STEP above ``last_reported``
+    and stays below 100 (completion is composition-available). SecondsRemaining is a linear estimate."""
+    percent = int(max(0.0, min(1.0, fraction)) * 100)
+    step = percent - percent % PROGRESS_STEP
+    if step <= last_reported or step >= 100 or step <= 0:
+        return None
+    remaining = None
+    if fraction > 0:
+        remaining = max(0, round(elapsed_s / fraction * (1.0 - fraction)))
+    return Progress(step, remaining)
