@@ -113,6 +113,17 @@ class EventConsumer:
             await consumer.stop()
             await producer.stop()
 
+    async def run_until(self, handler: Handler, stop: asyncio.Event) -> None:
+        """``run`` as a ServiceRunner task: when ``stop`` is set, finish the message in hand and return."""
+        running = asyncio.create_task(self.run(handler), name=f"consumer-{self._group_id}")
+        stopping = asyncio.create_task(stop.wait(), name=f"consumer-{self._group_id}-stop")
+        done, _ = await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if stopping in done:
+            self.stop()
+        else:
+            stopping.cancel()
+        await running
+
     async def _start_with_retry(self, start: Callable[[], Awaitable[None]]) -> None:
         """Kafka may be down at boot: retry with capped backoff instead of crashing the service."""
         backoff = self._initial_backoff_s

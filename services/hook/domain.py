@@ -22,7 +22,8 @@ from libs.composition.spec import (
     parse_resolution,
     require_sources,
 )
-from libs.events.sids import AccountSid, HookSid
+from libs.events.models import CompositionHookFailed, CompositionRequested
+from libs.events.sids import AccountSid, CompositionSid, HookSid, RecordingSid, RoomSid
 
 FRIENDLY_NAME_MAX = 100
 CallbackMethod = Literal["GET", "POST"]
@@ -133,3 +134,52 @@ def friendly_name_pattern(value: str) -> str:
     """The SQL ILIKE pattern of a FriendlyName filter: ``*`` matches any run, everything else is literal."""
     escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped.replace("*", "%")
+
+
+NO_RECORDINGS_CODE = 53631
+
+
+def plan_room_composition(
+    hook: Hook,
+    *,
+    room_sid: RoomSid,
+    room_name: str,
+    recording_sids: list[RecordingSid],
+    now: datetime,
+) -> CompositionRequested | CompositionHookFailed:
+    """What a hook does for a room whose recordings are all finalized.
+
+    A composition request carrying the hook's definition and callback when the room has completed
+    recordings; otherwise a composition-hook-failed fact (Twilio's warning 53631).
+    """
+    d = hook.definition
+    if not recording_sids:
+        return CompositionHookFailed(
+            occurred_at=now,
+            account_sid=hook.account_sid,
+            hook_sid=hook.sid,
+            hook_friendly_name=d.friendly_name,
+            room_sid=room_sid,
+            error_code=NO_RECORDINGS_CODE,
+            error_message="The room has no completed recordings to compose",
+            status_callback=d.status_callback,
+            status_callback_method=d.status_callback_method,
+        )
+    return CompositionRequested(
+        occurred_at=now,
+        account_sid=hook.account_sid,
+        composition_sid=CompositionSid.new(),
+        room_sid=room_sid,
+        room_name=room_name,
+        hook_sid=hook.sid,
+        hook_friendly_name=d.friendly_name,
+        video_layout=d.video_layout,
+        audio_sources=list(d.audio_sources),
+        audio_sources_excluded=list(d.audio_sources_excluded),
+        resolution=d.resolution,
+        format=d.format,
+        trim=d.trim,
+        status_callback=d.status_callback,
+        status_callback_method=d.status_callback_method,
+        recording_sids=list(recording_sids),
+    )
