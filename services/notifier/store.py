@@ -21,6 +21,7 @@ from services.notifier.domain import Callback
 from services.notifier.targets import TargetRefused, parse_target
 
 CONSUMER = "notifier"
+SEQUENCE_LOCK_SPACE = 0x6E6F7466  # "notf": first key of the per-ordering-key advisory locks
 STATES = ("pending", "delivering", "delivered", "dead")
 
 
@@ -119,7 +120,6 @@ class DeliveryStore:
         self.pool = pool
         self.schema = schema
         self._t = f"{check_schema_name(schema)}.deliveries"
-        self._k = f"{schema}.ordering_keys"
 
     async def record(self, event_id: uuid.UUID, callback: Callback | None) -> bool:
         """Mark the event processed and queue its callback, in one transaction; False for a redelivery."""
@@ -132,10 +132,13 @@ class DeliveryStore:
 
     async def insert(self, conn: asyncpg.Connection, callback: Callback) -> int | None:
         """Queue a callback behind the earlier ones of its key; None when the event is already queued."""
+        # Room and recording events share a key but arrive through different consumers: serialize the
+        # sequence choice per key (transaction-scoped lock, own two-key namespace), then max + 1.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))", SEQUENCE_LOCK_SPACE, callback.ordering_key
+        )
         sequence = await conn.fetchval(
-            f"INSERT INTO {self._k} (ordering_key, last_sequence) VALUES ($1, 0) "  # noqa: S608 (schema ident)
-            f"ON CONFLICT (ordering_key) DO UPDATE SET last_sequence = {self._k}.last_sequence + 1 "
-            "RETURNING last_sequence",
+            f"SELECT coalesce(max(sequence), -1) + 1 FROM {self._t} WHERE ordering_key = $1",  # noqa: S608
             callback.ordering_key,
         )
         row_id: int | None = await conn.fetchval(
@@ -298,24 +301,15 @@ class DeliveryStore:
         return counts
 
     async def prune(self, older_than: timedelta, batch: int = 5000) -> int:
-        """Delete delivered rows older than ``older_than`` (at most ``batch``), and the arrival counters of
-        keys that have no rows left; returns how many deliveries were deleted. Dead rows are kept for the
-        operator."""
-        async with transaction(self.pool) as conn:
-            deleted = await conn.fetch(
-                f"DELETE FROM {self._t} WHERE id IN (SELECT id FROM {self._t} "  # noqa: S608
-                "WHERE state = 'delivered' AND delivered_at < now() - $1::interval ORDER BY id LIMIT $2) "
-                "RETURNING ordering_key",
-                older_than,
-                batch,
-            )
-            keys = sorted({r["ordering_key"] for r in deleted})
-            if keys:
-                # A key whose rows are all gone restarts at sequence 0 later: order only matters among
-                # undelivered rows, and no row of the key is left to collide with.
-                await conn.execute(
-                    f"DELETE FROM {self._k} k WHERE k.ordering_key = ANY($1::text[]) "  # noqa: S608
-                    f"AND NOT EXISTS (SELECT 1 FROM {self._t} d WHERE d.ordering_key = k.ordering_key)",
-                    keys,
-                )
-        return len(deleted)
+        """Delete delivered rows older than ``older_than`` (at most ``batch``); returns how many.
+
+        Dead, pending and in-flight rows are kept. Later rows of a key still sort after the remaining ones,
+        because a new sequence is always above the highest one left.
+        """
+        result = await self.pool.execute(
+            f"DELETE FROM {self._t} WHERE id IN (SELECT id FROM {self._t} "  # noqa: S608
+            "WHERE state = 'delivered' AND delivered_at < now() - $1::interval ORDER BY id LIMIT $2)",
+            older_than,
+            batch,
+        )
+        return int(result.rsplit(" ", 1)[-1])

@@ -32,8 +32,3 @@ CREATE INDEX deliveries_undelivered ON deliveries (ordering_key, sequence)
 CREATE INDEX deliveries_state_created ON deliveries (state, created_at);
 CREATE INDEX deliveries_account ON deliveries (account_sid, created_at);
 
--- Arrival counter per ordering key (gives `sequence`).
-CREATE TABLE ordering_keys (
-    ordering_key  text   PRIMARY KEY,
-    last_sequence bigint NOT NULL
-);
