@@ -14,11 +14,13 @@ from libs.events.models import (
     CompositionEnqueued,
     CompositionRequested,
     RecordingCompleted,
+    RecordingDeleted,
     RecordingEvent,
     RecordingFailed,
     RecordingStarted,
     RoomCreated,
     RoomEnded,
+    RoomRecordingsFinalized,
 )
 from services.compositor.store import CompositionStore
 
@@ -83,6 +85,23 @@ async def on_recording(event: RecordingEvent, store: CompositionStore) -> None:
         await store.upsert_recording(conn, _recording_values(event, status))
 
 
+async def on_recording_deleted(event: RecordingDeleted, store: CompositionStore) -> None:
+    """A deleted recording's media is no longer composable (later compositions fail with 53628 when
+    nothing else is left)."""
+    async with store.transaction() as conn:
+        if not await store.mark_processed(conn, event.event_id):
+            return
+        await store.delete_recording(conn, event.recording_sid)
+
+
+async def on_recordings_finalized(event: RoomRecordingsFinalized, store: CompositionStore) -> None:
+    """The room's recording set is complete: its waiting jobs become claimable."""
+    async with store.transaction() as conn:
+        if not await store.mark_processed(conn, event.event_id):
+            return
+        await store.finalize_room(conn, event.room_sid, event.account_sid, event.room_name)
+
+
 async def on_composition_requested(
     event: CompositionRequested, store: CompositionStore, now: Clock, wake: Callable[[], None]
 ) -> None:
@@ -124,6 +143,11 @@ async def on_event(event: Event, store: CompositionStore, now: Clock, wake: Call
         wake()
     elif isinstance(event, RecordingEvent):
         await on_recording(event, store)
+        wake()
+    elif isinstance(event, RecordingDeleted):
+        await on_recording_deleted(event, store)
+    elif isinstance(event, RoomRecordingsFinalized):
+        await on_recordings_finalized(event, store)
         wake()
     elif isinstance(event, CompositionRequested):
         await on_composition_requested(event, store, now, wake)

@@ -315,6 +315,28 @@ class CompositionStore:
             *values.values(),
         )
 
+    async def finalize_room(
+        self, conn: DbConnection, room_sid: str, account_sid: str, room_name: str
+    ) -> None:
+        """The recorder finalized every recording of the room (RoomRecordingsFinalized)."""
+        await conn.execute(
+            f"INSERT INTO {self._rooms} (room_sid, account_sid, room_name, status, recordings_finalized) "  # noqa: S608
+            "VALUES ($1, $2, $3, 'completed', true) ON CONFLICT (room_sid) DO UPDATE SET "
+            "recordings_finalized = true, status = CASE WHEN rooms.status = 'in-progress' THEN 'completed' "
+            "ELSE rooms.status END, updated_at = now()",
+            room_sid,
+            account_sid,
+            room_name,
+        )
+
+    async def delete_recording(self, conn: DbConnection, recording_sid: str) -> None:
+        """The recording's media is gone (RecordingDeleted): it can no longer be composed."""
+        await conn.execute(
+            f"UPDATE {self._recordings} SET status = 'deleted', object_key = NULL, updated_at = now() "  # noqa: S608
+            "WHERE recording_sid = $1",
+            recording_sid,
+        )
+
     async def room_account(self, room_sid: RoomSid) -> str | None:
         """The account of a room the compositor has heard of (None when unknown)."""
         value = await self.pool.fetchval(
@@ -359,30 +381,39 @@ class CompositionStore:
             conn, event.composition_sid, event.account_sid, spec_of_request(event), now
         )
         await conn.execute(
-            f"INSERT INTO {self._jobs} (composition_sid, account_sid, room_sid, state, enqueued_at) "  # noqa: S608
-            "SELECT sid, account_sid, room_sid, 'queued', $2 FROM "
+            f"INSERT INTO {self._jobs} (composition_sid, account_sid, room_sid, state, enqueued_at, "  # noqa: S608
+            "recording_sids) SELECT sid, account_sid, room_sid, 'queued', $2, $3::text[] FROM "
             f"{self._compositions} WHERE sid = $1 AND status IN ('enqueued', 'processing') "
             "ON CONFLICT (composition_sid) DO NOTHING",
             event.composition_sid,
             now,
+            [str(r) for r in event.recording_sids],
         )
         return created
 
     # ------------------------------------------------------------ jobs (worker side)
 
     async def queue_heads(self, wait_limit: timedelta) -> list[QueueHead]:
-        """The oldest claimable job of each account. Claimable: queued, or running with an expired lease,
-        and the room is over with no recording still in progress (or the job waited ``wait_limit``)."""
+        """The oldest claimable job of each account.
+
+        Claimable: queued, or running with an expired lease; and the room's recording set is known to be
+        complete: the recorder said so (RoomRecordingsFinalized), or every recording the request names has
+        an outcome, or (naming none) the room is over with no recording in progress. A job that waited
+        ``wait_limit`` is claimable anyway (it renders what there is)."""
         rows = await self.pool.fetch(
             f"SELECT DISTINCT ON (j.account_sid) j.composition_sid, j.account_sid, j.enqueued_at, "  # noqa: S608
             f"t.last_claimed_at FROM {self._jobs} j "
             f"LEFT JOIN {self._turns} t ON t.account_sid = j.account_sid "
+            f"LEFT JOIN {self._rooms} r ON r.room_sid = j.room_sid "
             "WHERE (j.state = 'queued' OR (j.state = 'running' AND j.lease_expires < now())) AND ("
-            f" j.enqueued_at < now() - $1::interval OR (EXISTS (SELECT 1 FROM {self._rooms} r "
-            "  WHERE r.room_sid = j.room_sid AND r.status <> 'in-progress') "
-            f"  AND NOT EXISTS (SELECT 1 FROM {self._recordings} g "
-            "  WHERE g.room_sid = j.room_sid AND g.status = 'started'))) "
-            "ORDER BY j.account_sid, j.enqueued_at, j.composition_sid",
+            " j.enqueued_at < now() - $1::interval"
+            " OR r.recordings_finalized"
+            " OR (cardinality(j.recording_sids) > 0 AND cardinality(j.recording_sids) = ("
+            f"   SELECT count(*) FROM {self._recordings} g"
+            "    WHERE g.recording_sid = ANY(j.recording_sids) AND g.status <> 'started'))"
+            " OR (cardinality(j.recording_sids) = 0 AND r.status <> 'in-progress' AND NOT EXISTS ("
+            f"   SELECT 1 FROM {self._recordings} g WHERE g.room_sid = j.room_sid AND g.status = 'started'))"
+            ") ORDER BY j.account_sid, j.enqueued_at, j.composition_sid",
             wait_limit,
         )
         return [
