@@ -18,20 +18,25 @@ Plane = npt.NDArray[np.uint8]
 
 
 class Canvas:
-    """One contiguous (H*3/2, W) yuv420p buffer with Y, U and V plane views."""
+    """Y, U and V plane views of one output picture (the encoder's own picture, so nothing is copied)."""
 
-    def __init__(self, width: int, height: int) -> None:
-        if width % 2 or height % 2:
-            raise ValueError("canvas sides must be even")
+    def __init__(self, y: Plane, u: Plane, v: Plane) -> None:
+        height, width = y.shape
+        if width % 2 or height % 2 or u.shape != (height // 2, width // 2) or v.shape != u.shape:
+            raise ValueError("canvas planes must be yuv420p with even sides")
         self.width = width
         self.height = height
-        self.buffer: Plane = np.empty((height * 3 // 2, width), np.uint8)
-        flat = self.buffer.reshape(-1)
-        luma = width * height
-        self.y: Plane = flat[:luma].reshape(height, width)
-        self.u: Plane = flat[luma : luma + luma // 4].reshape(height // 2, width // 2)
-        self.v: Plane = flat[luma + luma // 4 :].reshape(height // 2, width // 2)
+        self.y, self.u, self.v = y, u, v
         self.clear()
+
+    @classmethod
+    def allocate(cls, width: int, height: int) -> Canvas:
+        """A canvas over freshly allocated planes."""
+        return cls(
+            np.empty((height, width), np.uint8),
+            np.empty((height // 2, width // 2), np.uint8),
+            np.empty((height // 2, width // 2), np.uint8),
+        )
 
     def clear(self) -> None:
         """Paint the whole canvas black."""

@@ -23,9 +23,9 @@ class EncoderOptions:
     fps: int = 30
     preset: str = "veryfast"
     crf: int = 23
-    chunk_seconds: int = 30
+    chunk_seconds: int = 10
     max_hold_ms: int = 2000  # a source frame stays on screen at most this long without a successor
-    interpolation: str = "BICUBIC"
+    interpolation: str = "AREA"  # area averaging: good for downscaling and cheap
 
 
 @dataclass(frozen=True, slots=True)

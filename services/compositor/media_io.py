@@ -32,7 +32,9 @@ PART_BIAS_SECONDS = 10
 
 
 def _ticks(value: int, time_base: Fraction) -> int:
-    return round(value * time_base * TICKS_PER_SECOND)
+    """Round value * time_base seconds to ticks (integer arithmetic, half up)."""
+    numerator = value * time_base.numerator * TICKS_PER_SECOND
+    return (2 * numerator + time_base.denominator) // (2 * time_base.denominator)
 
 
 def _open(source: str) -> Any:
@@ -260,10 +262,11 @@ class VideoCodecSettings:
 
 
 class VideoEncoder:
-    """Encodes canvases (one (H*3/2, W) uint8 yuv420p buffer per frame) into an intermediate Matroska part.
+    """Encodes its own yuv420p picture (writable numpy views from `planes()`) into an intermediate NUT part.
 
     mp4 outputs use H.264 (libx264, preset/crf), webm outputs VP8 (libvpx realtime, bitrate by pixel count).
-    Frame pts are global output frame indices, so parts can be joined without retiming."""
+    Frame pts are global output frame indices, so parts can be joined without retiming. The picture is
+    reused for every frame: both encoders copy their input before `encode` returns."""
 
     def __init__(self, path: Path, settings: VideoCodecSettings) -> None:
         self._container: Any = av.open(str(path), mode="w", format="nut")
@@ -284,17 +287,27 @@ class VideoEncoder:
         self._stream = stream
         self._time_base = Fraction(1, settings.fps)
         self._fps = settings.fps
-        self._previous: tuple[int, Any] | None = None
+        self._frame: Any = av.VideoFrame(settings.width, settings.height, "yuv420p")
+        self._size = (settings.width, settings.height)
 
-    def encode(self, canvas: Plane, index: int, *, unchanged: bool = False) -> None:
-        """Encode frame `index`; `unchanged` re-sends the previous picture without converting it again."""
-        if unchanged and self._previous is not None:
-            frame = self._previous[1]
-        else:
-            frame = av.VideoFrame.from_ndarray(canvas, format="yuv420p")
+    def planes(self) -> tuple[Plane, Plane, Plane]:
+        """Writable Y, U, V views of the picture the next `encode` sends."""
+        width, height = self._size
+        return tuple(  # type: ignore[return-value]  # a 3-tuple by construction
+            np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w]
+            for plane, w, h in zip(
+                self._frame.planes,
+                (width, width // 2, width // 2),
+                (height, height // 2, height // 2),
+                strict=True,
+            )
+        )
+
+    def encode(self, index: int) -> None:
+        """Encode the current picture as output frame `index`."""
+        frame = self._frame
         frame.pts = index + PART_BIAS_SECONDS * self._fps
         frame.time_base = self._time_base
-        self._previous = (index, frame)
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
 

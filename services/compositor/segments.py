@@ -58,10 +58,11 @@ def render_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None)
 
     `progress` is called with the number of frames done since the last call (about once a second of video)."""
     fps = task.codec.fps
-    canvas = Canvas(task.codec.width, task.codec.height)
     encoder = VideoEncoder(task.out_path, task.codec)
+    canvas = Canvas(*encoder.planes())
     readers: dict[int, VideoReader] = {}
     hold = task.max_hold_ms * TICKS_PER_MS
+    half_frame = frame_time(1, fps) // 2
     segments = iter(task.segments)
     segment: Segment | None = next(segments, None)
     previous_state: tuple[tuple[int, int], ...] | None = None
@@ -81,7 +82,9 @@ def render_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None)
                         path, delta = task.sources[placement.key]
                         reader = readers[placement.key] = VideoReader(path, delta)
                     cell = task.grids[placement.region].cells[placement.cell]
-                    frame = reader.frame_at(t)
+                    # nearest-frame sampling (like ffmpeg's fps filter): a source frame is due from half an
+                    # output frame before its timestamp, which absorbs millisecond-rounded container times
+                    frame = reader.frame_at(t + half_frame)
                     if frame is None or t - frame.time > hold:
                         tiles.append((cell, placement.key, 0))
                         pictures.append(None)
@@ -101,7 +104,7 @@ def render_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None)
                     canvas.paint_tile(
                         cell, content, frame.planes(content.width, content.height, task.interpolation)
                     )
-            encoder.encode(canvas.buffer, index, unchanged=unchanged)
+            encoder.encode(index)
             previous_state, previous_segment = state, segment
             if progress is not None and index - reported >= fps:
                 progress(index - reported)
