@@ -96,9 +96,14 @@ class Region:
 
 @dataclass(frozen=True, slots=True)
 class VideoLayout:
-    """Regions in paint order: increasing z_pos, then request order (stable)."""
+    """Regions in request order (the echo keeps it); `paint_order` gives the drawing order."""
 
     regions: tuple[Region, ...]
+
+    @property
+    def paint_order(self) -> tuple[int, ...]:
+        """Region indices by increasing z_pos, request order among equals (stable)."""
+        return tuple(sorted(range(len(self.regions)), key=lambda i: (self.regions[i].z_pos, i)))
 
     @property
     def is_empty(self) -> bool:
@@ -232,8 +237,7 @@ def parse_layout(raw: object, canvas: Resolution) -> VideoLayout:
         if not isinstance(name, str) or not name:
             raise LayoutError(CODE_INVALID_LAYOUT, "VideoLayout region names must be non-empty strings")
         regions.append(_parse_region(name, spec, canvas))
-    ordered = sorted(enumerate(regions), key=lambda item: (item[1].z_pos, item[0]))
-    return VideoLayout(tuple(region for _, region in ordered))
+    return VideoLayout(tuple(regions))
 
 
 def normalized(layout: VideoLayout) -> dict[str, dict[str, object]]:
@@ -321,8 +325,9 @@ def fit_inside(cell: Rect, src_width: int, src_height: int) -> Rect:
 
 
 def preset(name: str, canvas: Resolution) -> dict[str, object]:
-    """Named layouts for the CLI: `grid` (everyone in one auto grid) and `speaker` (the first video full
-    canvas, later ones in a bottom-right picture-in-picture quarter). Raises LayoutError for unknown names."""
+    """Named layouts for the CLI: `grid` (everyone in one auto grid) and `speaker` (the earliest video fills
+    the canvas, the most recent one shows in a bottom-right picture-in-picture a quarter of the canvas wide).
+    Raises LayoutError for unknown names."""
     if name == "grid":
         return {"grid": {"video_sources": ["*"]}}
     if name == "speaker":
@@ -338,6 +343,7 @@ def preset(name: str, canvas: Resolution) -> dict[str, object]:
                 "width": pip_w,
                 "height": pip_h,
                 "max_rows": 1,
+                "max_columns": 1,
                 "reuse": "show_newest",
                 "video_sources": ["*"],
             },

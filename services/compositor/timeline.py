@@ -207,11 +207,11 @@ def plan(
             cuts.update(t for t in (s.start, s.end) if k_start < t < k_end)
         bounds = sorted(cuts)
         for a, b in zip(bounds, bounds[1:], strict=False):
-            placements = tuple(
+            placements = tuple(  # in paint order: regions by z, cells by index
                 Placement(r_index, cell, shown.key)
-                for r_index, (region, cell_map) in enumerate(zip(layout.regions, assignments, strict=True))
-                for cell, members in sorted(cell_map.items())
-                if (shown := visible_at(members, a, region.reuse)) is not None
+                for r_index in layout.paint_order
+                for cell, members in sorted(assignments[r_index].items())
+                if (shown := visible_at(members, a, layout.regions[r_index].reuse)) is not None
             )
             start = out + a - k_start
             previous = segments[-1] if segments else None

@@ -274,3 +274,53 @@ def test_deterministic_and_parallel_chunks_match_single_worker(media: Path, tmp_
     # the chunked render shows the right pictures across chunk boundaries too
     assert is_colour(colour_at(frame_at(first, 2.0), 80, 180, 320, 240), COLOURS["blue"])
     assert is_colour(colour_at(frame_at(first, 1.0), 80, 60, 320, 240), COLOURS["red"])
+
+
+def test_cli_composes_a_twilio_recordings_directory(media: Path, tmp_path: Path) -> None:
+    import argparse
+    import io
+    import json
+    import shutil
+
+    from services.compositor import cli
+
+    room = tmp_path / "room"
+    room.mkdir()
+    for sid, src, kind, name, offset in (
+        ("RT" + "1" * 32, "red.mkv", "video", "alice-cam", 1000),
+        ("RT" + "2" * 32, "a440.mka", "audio", "alice-mic", 1000),
+        ("RT" + "3" * 32, "white.mkv", "video", "bob-cam", 2000),
+    ):
+        shutil.copy(media / src, room / f"{sid}{Path(src).suffix}")
+        meta = {"sid": sid, "type": kind, "track_name": name, "offset": offset, "codec": "VP8"}
+        (room / f"{sid}.json").write_text(json.dumps(meta))
+    err = io.StringIO()
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    out = tmp_path / "out.webm"
+    code = cli.run(
+        parser.parse_args([str(room), "-o", str(out), "--layout", "speaker", "--resolution", "320x240"]), err
+    )
+    assert code == cli.EXIT_OK, err.getvalue()
+    assert "100.0%" in err.getvalue() and "kbit/s" in err.getvalue()
+    decoded = decode_output(out)
+    assert (decoded.video_codec, decoded.audio_codec) == ("vp8", "opus")
+    # speaker: alice (earliest) fills the canvas, bob appears in the picture-in-picture at the bottom right
+    assert is_colour(colour_at(frame_at(decoded, 1.5), 100, 100, 320, 240), COLOURS["red"])
+    assert is_colour(colour_at(frame_at(decoded, 1.5), 260, 200, 320, 240), COLOURS["white"])
+    code = cli.run(
+        parser.parse_args(
+            [
+                str(room),
+                "-o",
+                str(out),
+                "--layout",
+                '{"g": {"video_sources": ["zed"]}}',
+                "--audio-sources",
+                "zed",
+                "--quiet",
+            ]
+        ),
+        err,
+    )
+    assert code == cli.EXIT_NO_SOURCES and "53630" in err.getvalue()

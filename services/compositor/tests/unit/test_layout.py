@@ -81,7 +81,7 @@ def test_normalized_echo_fills_every_key() -> None:
     assert normalized(parse_layout("{}", VGA)) == {}
 
 
-def test_regions_ordered_by_z_then_request_order() -> None:
+def test_regions_painted_by_z_then_request_order() -> None:
     layout = parse_layout(
         {
             "b": {"z_pos": 5, "video_sources": ["*"]},
@@ -90,7 +90,9 @@ def test_regions_ordered_by_z_then_request_order() -> None:
         },
         VGA,
     )
-    assert [r.name for r in layout.regions] == ["a", "b", "c"]
+    assert [r.name for r in layout.regions] == ["b", "a", "c"]  # the echo keeps request order
+    assert [layout.regions[i].name for i in layout.paint_order] == ["a", "b", "c"]
+    assert list(normalized(layout)) == ["b", "a", "c"]
 
 
 @pytest.mark.parametrize(
@@ -237,7 +239,7 @@ def test_example_b_picture_in_picture() -> None:
         },
         HD,
     )
-    main, pip = layout.regions
+    main, pip = (layout.regions[i] for i in layout.paint_order)
     assert region_grid(main, HD, 1).cells == (Rect(0, 0, 1280, 720),)
     pip_cell = region_grid(pip, HD, 1).cells[0]
     assert pip_cell == Rect(1000, 30, 240, 180)
