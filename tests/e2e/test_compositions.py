@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,8 +35,22 @@ from twilio.request_validator import RequestValidator
 from libs.config import S3Settings
 from libs.events.base import Event
 from libs.events.codec import encode
-from libs.events.models import RecordingCompleted, RecordingStarted, RoomCreated, RoomEnded
-from libs.events.sids import AccountSid, ParticipantSid, RecordingSid, RoomSid, TrackSid
+from libs.events.models import (
+    CompositionRequested,
+    RecordingCompleted,
+    RecordingStarted,
+    RoomCreated,
+    RoomEnded,
+)
+from libs.events.sids import (
+    AccountSid,
+    CompositionSid,
+    HookSid,
+    ParticipantSid,
+    RecordingSid,
+    RoomSid,
+    TrackSid,
+)
 from libs.storage import MinioObjectStore
 from libs.twilio.openapi import validate_list, validate_resource
 from services.compositor.media_io import decode_output
@@ -133,6 +148,7 @@ class SyntheticRoom:
     sid: RoomSid
     account_sid: str
     keys: list[str]
+    recording_sids: list[RecordingSid]
 
 
 def _store(env: dict[str, str]) -> MinioObjectStore:
@@ -178,8 +194,10 @@ async def make_room(
     base = {"occurred_at": now, "account_sid": account, "room_sid": room, "room_name": f"e2e-{room[-6:]}"}
     events: list[Event] = [RoomCreated(**base, room_status="in-progress", sequence_number=0)]
     keys = []
+    recordings = []
     for (name, kind, offset), path in files.items():
         recording = RecordingSid.new()
+        recordings.append(recording)
         key = f"recordings/{account}/{room}/{recording}.{'mkv' if kind == 'video' else 'mka'}"
         await store.put_file(key, path, "video/x-matroska" if kind == "video" else "audio/x-matroska")
         keys.append(key)
@@ -217,7 +235,7 @@ async def make_room(
         )
     )
     await publish(env, events)
-    return SyntheticRoom(room, account, keys)
+    return SyntheticRoom(room, account, keys, recordings)
 
 
 async def aget(url: str, **kwargs: Any) -> httpx.Response:
@@ -526,3 +544,51 @@ async def test_killed_compositor_loses_nothing(
     objects = await _store(devstack).list(f"compositions/{tenant.account_sid}/{comp.sid}")
     assert [o.key for o in objects] == [f"compositions/{tenant.account_sid}/{comp.sid}.mp4"]
     assert tenant.client().video.v1.compositions(comp.sid).delete() is True
+
+
+async def test_hook_requests_from_kafka_are_composed_once(
+    devstack: dict[str, str], tenant: Tenant, receiver: Receiver, tmp_path: Path
+) -> None:
+    room = await make_room(devstack, tenant, tmp_path, 2.0)
+    request = CompositionRequested(
+        occurred_at=datetime.now(UTC),
+        account_sid=AccountSid(tenant.account_sid),
+        composition_sid=CompositionSid.new(),
+        room_sid=room.sid,
+        hook_sid=HookSid.new(),
+        hook_friendly_name="e2e-hook",
+        audio_sources=["*"],
+        format="webm",
+        status_callback=receiver.url("/hook"),
+        recording_sids=room.recording_sids,
+    )
+    # Published twice (a producer retry after a crash): one composition, one enqueued callback.
+    await publish(devstack, [request, request.model_copy(update={"event_id": uuid.uuid4()})])
+
+    async def finished() -> bool:
+        try:
+            return fetch_status(tenant, request.composition_sid) in ("completed", "failed")
+        except TwilioRestException:
+            return False
+
+    await wait_for(finished, 60, "the hook composition to finish")
+    comp = tenant.client().video.v1.compositions(request.composition_sid).fetch()
+    assert comp.status == "completed"
+    assert comp.format == "webm"
+    assert comp.video_layout == {}
+    assert comp.status_callback == receiver.url("/hook")
+
+    async def available_arrived() -> bool:
+        return "composition-available" in receiver.events(request.composition_sid)
+
+    await wait_for(available_arrived, 30, "the composition-available callback")
+    events = receiver.events(request.composition_sid)
+    assert events[:2] == ["composition-enqueued", "composition-started"]
+    assert events.count("composition-enqueued") == 1
+    hook_calls = [c for c in receiver.received if c.form.get("CompositionSid") == request.composition_sid]
+    assert {c.form.get("CompositionHookSid") for c in hook_calls} == {request.hook_sid}
+    metrics = (await aget(f"http://127.0.0.1:{devstack.get('COMPOSITOR_PORT', '8103')}/metrics")).text
+    assert 'compositor_jobs_total{outcome="completed"}' in metrics
+    assert "compositor_queue_depth" in metrics
+    assert "compositor_realtime_factor_bucket" in metrics
+    assert tenant.client().video.v1.compositions(request.composition_sid).delete() is True
