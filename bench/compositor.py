@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -105,24 +106,34 @@ def _write_participant(index: int, seconds: int, folder: Path) -> None:
             container.mux(packet)
 
 
+def _synthesize(job: tuple[int, int, Path]) -> int:
+    index, seconds, folder = job
+    print(f"  synthesizing participant {index} ({seconds} s)", file=sys.stderr, flush=True)
+    _write_participant(index, seconds, folder)
+    (folder / f"p{index}.done").touch()
+    return index
+
+
 def ensure_room(participants: int, duration: int) -> Path:
-    """Synthesize (once) a room of `participants` and return its folder with manifest.json."""
-    folder = ROOMS / f"n{participants}-{duration}s"
-    manifest = folder / "manifest.json"
-    if manifest.exists():
-        return folder
+    """Synthesize (once, shared by every room size of this duration) the participants and return the
+    room's manifest. Participant i joins at JOIN_AT[i % 5] (scaled for rooms shorter than 120 s)."""
+    folder = ROOMS / f"{duration}s"
     folder.mkdir(parents=True, exist_ok=True)
-    tracks = []
-    for i in range(participants):
-        join = JOIN_AT[i % len(JOIN_AT)] * min(duration, 120) // 120  # scaled for short rooms
-        print(f"  synthesizing participant {i} ({duration - join} s)", file=sys.stderr, flush=True)
-        _write_participant(i, duration - join, folder)
-        for kind, ext in (("video", "mkv"), ("audio", "mka")):
-            tracks.append(
-                {"path": f"p{i}.{ext}", "kind": kind, "track_name": f"p{i}-{kind}", "offset_ms": join * 1000}
-            )
+    joins = [JOIN_AT[i % len(JOIN_AT)] * min(duration, 120) // 120 for i in range(participants)]
+    missing = [
+        (i, duration - joins[i], folder) for i in range(participants) if not (folder / f"p{i}.done").exists()
+    ]
+    if missing:
+        with multiprocessing.get_context("forkserver").Pool(min(len(missing), os.cpu_count() or 1)) as pool:
+            pool.map(_synthesize, missing)
+    tracks = [
+        {"path": f"p{i}.{ext}", "kind": kind, "track_name": f"p{i}-{kind}", "offset_ms": joins[i] * 1000}
+        for i in range(participants)
+        for kind, ext in (("video", "mkv"), ("audio", "mka"))
+    ]
+    manifest = folder / f"manifest-n{participants}.json"
     manifest.write_text(json.dumps({"tracks": tracks}, indent=1))
-    return folder
+    return manifest
 
 
 # ---------------------------------------------------------------- measurement
@@ -132,7 +143,8 @@ def ensure_room(participants: int, duration: int) -> Path:
 class Run:
     wall_s: float
     cpu_s: float
-    peak_rss_mb: float
+    peak_pss_mb: float  # proportional set size summed over the process tree: shared pages counted once
+    peak_rss_mb: float  # plain RSS summed over the tree (double-counts shared libraries)
 
 
 def _tree(root: int) -> list[int]:
@@ -154,29 +166,39 @@ def _tree(root: int) -> list[int]:
     return found
 
 
+def _pss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as handle:
+        for line in handle:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
 def measure(command: list[str]) -> Run:
-    """Run a command; wall time, CPU seconds of the whole process tree and peak summed RSS (sampled)."""
+    """Run a command: wall time, CPU seconds of the whole process tree, and peak summed PSS/RSS (sampled
+    every 50 ms; CPU is the larger of the sampled per-process totals and the rusage of the waited child)."""
     tick = os.sysconf("SC_CLK_TCK")
     page = os.sysconf("SC_PAGE_SIZE")
     cpu: dict[int, float] = {}
-    peak = 0
+    peak_rss = peak_pss = 0
     started = time.monotonic()
     process = subprocess.Popen(command)
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak_rss, peak_pss
         while not done.is_set():
-            total = 0
+            rss = pss = 0
             for pid in _tree(process.pid):
                 try:
                     with open(f"/proc/{pid}/stat") as handle:
                         fields = handle.read().rsplit(")", 1)[1].split()
                     cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
-                    total += int(fields[21]) * page
-                except (OSError, IndexError):
+                    rss += int(fields[21]) * page
+                    pss += _pss_kb(pid) * 1024
+                except (OSError, IndexError, ValueError):
                     continue
-            peak = max(peak, total)
+            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -188,12 +210,18 @@ def measure(command: list[str]) -> Run:
     if status != 0:
         raise RuntimeError(f"command failed ({status}): {' '.join(command[:4])} ...")
     direct = usage.ru_utime + usage.ru_stime
-    return Run(wall, max(direct, sum(cpu.values())), peak / 1e6)
+    return Run(
+        round(wall, 2),
+        round(max(direct, sum(cpu.values())), 2),
+        round(peak_pss / 1e6, 1),
+        round(peak_rss / 1e6, 1),
+    )
 
 
-def ffmpeg_command(folder: Path, canvas: Resolution, out: Path, duration: int) -> list[str]:
+def ffmpeg_command(manifest: Path, canvas: Resolution, out: Path, duration: int) -> list[str]:
     """An ffmpeg overlay graph equivalent to our grid: same cells and fitted sizes."""
-    tracks = json.loads((folder / "manifest.json").read_text())["tracks"]
+    folder = manifest.parent
+    tracks = json.loads(manifest.read_text())["tracks"]
     videos = [t for t in tracks if t["kind"] == "video"]
     audios = [t for t in tracks if t["kind"] == "audio"]
     region = parse_layout({"grid": {"video_sources": ["*"]}}, canvas).regions[0]
@@ -223,8 +251,8 @@ def ffmpeg_command(folder: Path, canvas: Resolution, out: Path, duration: int) -
     ]  # fmt: skip
 
 
-def ours_command(folder: Path, canvas: Resolution, out: Path, workers: int | None) -> list[str]:
-    args = [str(folder / "manifest.json"), str(out), str(canvas), str(workers or 0)]
+def ours_command(manifest: Path, canvas: Resolution, out: Path, workers: int | None) -> list[str]:
+    args = [str(manifest), str(out), str(canvas), str(workers or 0)]
     return [sys.executable, "-m", "bench.compositor", "--_ours", *args]
 
 
@@ -274,14 +302,14 @@ def main(argv: list[str]) -> int:
     results = []
     for name in args.cases.split(","):
         participants, canvas = CASES[name]
-        folder = ensure_room(participants, args.duration)
+        manifest = ensure_room(participants, args.duration)
         work = OUT / "compositor" / name
         work.mkdir(parents=True, exist_ok=True)
         ours_out, ff_out = work / "ours.mp4", work / "ffmpeg.mp4"
         ours_runs, ff_runs = [], []
         for _ in range(args.runs):  # alternate so machine noise hits both alike
-            ff_runs.append(measure(ffmpeg_command(folder, canvas, ff_out, args.duration)))
-            ours_runs.append(measure(ours_command(folder, canvas, ours_out, args.workers)))
+            ff_runs.append(measure(ffmpeg_command(manifest, canvas, ff_out, args.duration)))
+            ours_runs.append(measure(ours_command(manifest, canvas, ours_out, args.workers)))
         ours = sorted(ours_runs, key=lambda r: r.wall_s)[len(ours_runs) // 2]
         ff = sorted(ff_runs, key=lambda r: r.wall_s)[len(ff_runs) // 2]
         row = {
@@ -299,13 +327,13 @@ def main(argv: list[str]) -> int:
         results.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     header = f"{'case':<16}{'ours x rt':>10}{'ff x rt':>9}{'ratio':>7}{'ours cpu':>9}{'ff cpu':>8}"
-    header += f"{'ours MB':>9}{'ff MB':>7}{'PSNR dB':>9}"
+    header += f"{'ours PSS MB':>12}{'ff PSS MB':>10}{'PSNR dB':>9}"
     print(header)
     for r in results:
         print(
             f"{r['case']:<16}{r['ours_realtime']:>10.2f}{r['ffmpeg_realtime']:>9.2f}{r['wall_ratio']:>7.2f}"
-            f"{r['ours']['cpu_s']:>9.1f}{r['ffmpeg']['cpu_s']:>8.1f}{r['ours']['peak_rss_mb']:>9.0f}"
-            f"{r['ffmpeg']['peak_rss_mb']:>7.0f}{(r['psnr_db'] or 0):>9.2f}"
+            f"{r['ours']['cpu_s']:>9.1f}{r['ffmpeg']['cpu_s']:>8.1f}{r['ours']['peak_pss_mb']:>12.0f}"
+            f"{r['ffmpeg']['peak_pss_mb']:>10.0f}{(r['psnr_db'] or 0):>9.2f}"
         )
     (OUT / "compositor.json").write_text(json.dumps({"cpus": os.cpu_count(), "results": results}, indent=1))
     return 0

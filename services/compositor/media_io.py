@@ -158,10 +158,19 @@ class VideoReader:
             pts = int(Fraction(target, TICKS_PER_SECOND) / self._time_base)
             try:
                 self._container.seek(pts, stream=stream, backward=True, any_frame=False)
+                self._frames = self._decode(stream)
+                self._next = self._pull()
+                if self._next is None or self._next.time <= t:
+                    return
+                # the seek landed after the wanted time (files without a usable index): decode from the start
             except av.error.FFmpegError:
-                self._container.close()
-                self._container = _open(self._source)
-                stream = _stream(self._container, "video")
+                logger.warning(
+                    "seek failed, decoding from the start", extra={"source": Path(self._source).name}
+                )
+            self._container.close()
+            self._container = _open(self._source)
+            stream = _stream(self._container, "video")
+            self._next, self._eof = None, False
         self._frames = self._decode(stream)
 
     def _decode(self, stream: Any) -> Iterator[Any]:
