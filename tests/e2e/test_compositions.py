@@ -257,7 +257,13 @@ async def wait_for(check: Callable[[], Awaitable[bool]], within_s: float, what: 
 
 
 def fetch_status(tenant: Tenant, sid: str) -> str:
-    status: str = tenant.client().video.v1.compositions(sid).fetch().status
+    """The composition's status; "unavailable" while the compositor restarts (the edge answers 502)."""
+    try:
+        status: str = tenant.client().video.v1.compositions(sid).fetch().status
+    except TwilioRestException as exc:
+        if exc.status >= 500:
+            return "unavailable"
+        raise
     return status
 
 
