@@ -212,6 +212,8 @@ def _render_parallel(
     """Chunks in `count` worker processes (forkserver: safe from a threaded caller) while this thread mixes
     the audio; progress from workers arrives through a queue and is reported from this thread."""
     context = multiprocessing.get_context("forkserver")
+    # the server imports the renderer once; workers fork from it and share av/numpy pages
+    context.set_forkserver_preload(["services.compositor.segments"])
     progress_queue: Queue[int] = context.Queue()
     with ProcessPoolExecutor(
         max_workers=count, mp_context=context, initializer=_init_worker, initargs=(progress_queue,)
