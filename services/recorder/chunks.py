@@ -24,6 +24,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from services.recorder.errors import ChunkFormatError
@@ -42,18 +43,26 @@ _END = struct.Struct("!BII")
 _HEADER_TAIL = struct.Struct("!IIqI")
 
 
+class StoredObject(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
 class MediaStore(Protocol):
-    """The subset of ``libs.storage.ObjectStore`` the recorder core uses (defined here until that lands)."""
+    """The subset of ``libs.storage.ObjectStore`` the recorder core uses.
 
-    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
+    ``MinioObjectStore``, ``InMemoryObjectStore`` and ``DirectoryObjectStore`` all satisfy it.
+    """
 
-    async def put_file(self, key: str, path: str, content_type: str) -> None: ...
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> object: ...
 
-    def get_stream(self, key: str) -> AsyncIterator[bytes]: ...
+    async def put_file(self, key: str, path: Path, content_type: str) -> object: ...
 
-    async def list(self, prefix: str) -> Sequence[str]: ...
+    def get_stream(self, key: str, chunk: int = ...) -> AsyncIterator[bytes]: ...
 
-    async def delete_prefix(self, prefix: str) -> None: ...
+    async def list(self, prefix: str) -> Sequence[StoredObject]: ...
+
+    async def delete_prefix(self, prefix: str) -> int: ...
 
 
 def chunk_prefix(prefix: str) -> str:

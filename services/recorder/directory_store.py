@@ -1,4 +1,4 @@
-"""A local-directory object store with the ``MediaStore`` shape: keys are relative paths under a root.
+"""A local-directory object store with the recorder's ``MediaStore`` shape: keys are paths under a root.
 
 Used by the benchmark, the crash tests and single-host setups. Writes go to a temporary file that is renamed
 into place, so a reader never sees a half-written object; ``fsync`` makes them survive a power loss too.
@@ -7,77 +7,99 @@ into place, so a reader never sees a half-written object; ``fsync`` makes them s
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import shutil
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
+
+from libs.storage import ObjectInfo
+from libs.storage.errors import ObjectNotFound
+
+_PART_SUFFIX = ".part"
 
 
 class DirectoryObjectStore:
     def __init__(self, root: str | Path, *, fsync: bool = True) -> None:
-        self._root = Path(root)
+        self._root = Path(root).resolve()
         self._root.mkdir(parents=True, exist_ok=True)
         self._fsync = fsync
 
     def _path(self, key: str) -> Path:
         path = (self._root / key).resolve()
-        if not path.is_relative_to(self._root.resolve()):
+        if not path.is_relative_to(self._root) or path == self._root:
             raise ValueError("object key escapes the store root")
         return path
 
-    def _write(self, key: str, data: bytes) -> None:
+    def _info(self, key: str, path: Path) -> ObjectInfo:
+        st = path.stat()
+        return ObjectInfo(
+            key=key,
+            size=st.st_size,
+            etag=hashlib.md5(f"{st.st_size}:{st.st_mtime_ns}".encode(), usedforsecurity=False).hexdigest(),
+            content_type=None,
+            last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
+        )
+
+    def _write(self, key: str, data: bytes) -> ObjectInfo:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
+        tmp = path.with_name(path.name + _PART_SUFFIX)
         with open(tmp, "wb") as fh:
             fh.write(data)
             if self._fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
+        return self._info(key, path)
 
-    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
-        await asyncio.to_thread(self._write, key, data)
+    def _copy(self, key: str, source: Path) -> ObjectInfo:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + _PART_SUFFIX)
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, path)
+        return self._info(key, path)
 
-    async def put_file(self, key: str, path: str, content_type: str) -> None:
-        def copy() -> None:
-            dest = self._path(key)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(dest.name + ".part")
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, dest)
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
+        return await asyncio.to_thread(self._write, key, data)
 
-        await asyncio.to_thread(copy)
+    async def put_file(self, key: str, path: Path, content_type: str) -> ObjectInfo:
+        return await asyncio.to_thread(self._copy, key, path)
 
     async def get_stream(self, key: str, chunk: int = 1 << 20) -> AsyncIterator[bytes]:
         path = self._path(key)
-        if not path.is_file():
-            raise FileNotFoundError(key)
-        with open(path, "rb") as fh:  # noqa: ASYNC230 - small sequential reads of local files
-            while block := fh.read(chunk):
+        try:
+            fh = await asyncio.to_thread(open, path, "rb")
+        except FileNotFoundError:
+            raise ObjectNotFound(key) from None
+        with fh:
+            while block := await asyncio.to_thread(fh.read, chunk):
                 yield block
 
-    async def list(self, prefix: str) -> Sequence[str]:
-        def scan() -> list[str]:
-            root = self._root.resolve()
-            keys = []
-            for dirpath, _dirs, files in os.walk(root):
+    async def list(self, prefix: str) -> list[ObjectInfo]:
+        def scan() -> list[ObjectInfo]:
+            found = []
+            for dirpath, _dirs, files in os.walk(self._root):
                 for name in files:
-                    if name.endswith(".part"):
+                    if name.endswith(_PART_SUFFIX):
                         continue
-                    key = Path(dirpath, name).relative_to(root).as_posix()
+                    path = Path(dirpath, name)
+                    key = path.relative_to(self._root).as_posix()
                     if key.startswith(prefix):
-                        keys.append(key)
-            return sorted(keys)
+                        found.append(self._info(key, path))
+            return sorted(found, key=lambda info: info.key)
 
         return await asyncio.to_thread(scan)
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, True)
 
-    async def delete_prefix(self, prefix: str) -> None:
-        for key in await self.list(prefix):
-            await self.delete(key)
-
-    async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread(self._path(key).is_file)
+    async def delete_prefix(self, prefix: str) -> int:
+        if not prefix:
+            raise ValueError("refusing to delete the whole store")
+        infos = await self.list(prefix)
+        for info in infos:
+            await self.delete(info.key)
+        return len(infos)

@@ -18,6 +18,7 @@ import logging
 import os
 import tempfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from services.recorder.chunks import Chunk, ChunkFrame, MediaStore, chunk_prefix, parse_chunk
 from services.recorder.depacketize import (
@@ -167,12 +168,12 @@ async def finalize(store: MediaStore, prefix: str, dest_key: str | None = None) 
     nothing playable (no chunks, or video without a keyframe). Safe to call again after any crash.
     """
     manifest = manifest_key(prefix)
-    if manifest in await store.list(manifest):
+    if any(obj.key == manifest for obj in await store.list(manifest)):
         result = FinalizeResult(**json.loads(await _read_object(store, manifest)))
         await store.delete_prefix(chunk_prefix(prefix))
         logger.info("recording already finalized", extra={"prefix": prefix, "key": result.key})
         return result
-    keys = sorted(await store.list(chunk_prefix(prefix)))
+    keys = sorted(obj.key for obj in await store.list(chunk_prefix(prefix)))
     if not keys:
         raise EmptyRecordingError("no chunks recorded")
     with tempfile.TemporaryDirectory(prefix="mixdown-finalize-") as workdir:
@@ -232,7 +233,7 @@ async def _mux_chunks(
     codec = muxer.codec
     key = dest_key or media_key(prefix, codec)
     size = await asyncio.to_thread(os.path.getsize, muxer.path)
-    await store.put_file(key, muxer.path, content_type(codec))
+    await store.put_file(key, Path(muxer.path), content_type(codec))
     clock = codec.clock_rate
     end_pts = muxer.last_pts + muxer.last_duration
     start_us = first.header.origin_wallclock_us + muxer.base_pts * 1_000_000 // clock

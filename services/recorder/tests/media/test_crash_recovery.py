@@ -67,6 +67,9 @@ async def test_sigkill_mid_stream_then_recover() -> None:
         video = await recover(store, "crash/video")
         audio = await recover(store, "crash/audio")
         assert await store.list("crash/video/chunks/") == []
+        assert [i.key for i in await store.list("crash/audio/")] == sorted(
+            [audio.key, "crash/audio/finalized.json"]
+        )
 
         with av.open(str(Path(root) / video.key)) as container:
             numbers = [

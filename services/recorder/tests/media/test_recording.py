@@ -31,7 +31,7 @@ from services.recorder.tests.media.synthetic import (
     rtp_stream,
     shuffle_locally,
 )
-from services.recorder.tests.unit.memory_store import MemoryStore
+from services.recorder.tests.unit.memory_store import FlakyStore
 from services.recorder.track_recorder import TrackRecorder, TrackRecorderConfig
 
 pytestmark = [pytest.mark.media, pytest.mark.timeout(60)]
@@ -154,9 +154,9 @@ def ffmpeg_decode_errors(path: Path) -> str:
     return out.stderr.strip()
 
 
-async def export(store: MemoryStore, result: FinalizeResult, workdir: Path) -> Path:
+async def export(store: FlakyStore, result: FinalizeResult, workdir: Path) -> Path:
     path = workdir / result.key.replace("/", "_")
-    path.write_bytes(store.objects[result.key])
+    path.write_bytes(store.read(result.key))
     return path
 
 
@@ -185,7 +185,7 @@ def check_video_file(path: Path, result: FinalizeResult, codec: Codec) -> None:
 async def test_vp8_and_opus_recorded_through_udp(
     vp8_frames: list[EncodedFrame], tone: list[bytes], allocator: PortAllocator, workdir: Path
 ) -> None:
-    store = MemoryStore()
+    store = FlakyStore()
     config = TrackRecorderConfig(chunk_seconds=1.5, tick_seconds=0.05, pli_retry=0.2)
     v_rtp, v_rtcp = allocator.allocate(2)
     (a_rtp,) = allocator.allocate(1)
@@ -227,8 +227,10 @@ async def test_vp8_and_opus_recorded_through_udp(
     assert v_result.sender_report_ntp == 0xE000000500000000
     assert v_result.sender_report_pts == (134 - 8) * 3000
     assert v_result.container_format == "mkv" and v_result.key == "rec/RTvideo/media.mkv"
-    assert store.content_types[v_result.key] == "video/x-matroska"
-    assert await store.list(chunk_prefix("rec/RTvideo")) == []
+    info = await store.stat(v_result.key)
+    assert info is not None and info.content_type == "video/x-matroska"
+    assert info.size == v_result.size_bytes
+    assert await store.keys(chunk_prefix("rec/RTvideo")) == []
     check_video_file(await export(store, v_result, workdir), v_result, Codec.VP8)
 
     a_result = await finalize(store, "rec/RTaudio")
@@ -249,13 +251,13 @@ async def test_vp8_and_opus_recorded_through_udp(
 
     # Idempotent: a second run (e.g. after a crash between upload and chunk deletion) returns the same result.
     assert await finalize(store, "rec/RTvideo") == v_result
-    assert manifest_key("rec/RTvideo") in store.objects
+    assert manifest_key("rec/RTvideo") in await store.keys()
 
 
 async def test_h264_recorded_through_udp(
     h264_frames: list[EncodedFrame], allocator: PortAllocator, workdir: Path
 ) -> None:
-    store = MemoryStore()
+    store = FlakyStore()
     config = TrackRecorderConfig(chunk_seconds=1.5, tick_seconds=0.05)
     rtp_sock, rtcp_sock = allocator.allocate(2)
     video = TrackRecorder(Codec.H264, store, "rec/RTh264", rtp_sock, rtcp_sock, config)
@@ -278,7 +280,7 @@ async def test_h264_recorded_through_udp(
 
 
 async def test_nothing_received_is_an_empty_recording(allocator: PortAllocator) -> None:
-    store = MemoryStore()
+    store = FlakyStore()
     (sock,) = allocator.allocate(1)
     rec = TrackRecorder(Codec.OPUS, store, "rec/RTempty", sock)
     await rec.start()
@@ -291,7 +293,7 @@ async def test_nothing_received_is_an_empty_recording(allocator: PortAllocator) 
 async def test_video_without_keyframe_is_empty(
     vp8_frames: list[EncodedFrame], allocator: PortAllocator
 ) -> None:
-    store = MemoryStore()
+    store = FlakyStore()
     (sock,) = allocator.allocate(1)
     rec = TrackRecorder(Codec.VP8, store, "rec/RTnokey", sock)
     await rec.start()

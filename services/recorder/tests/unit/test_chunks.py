@@ -10,7 +10,7 @@ from services.recorder.chunks import (
     parse_chunk,
 )
 from services.recorder.errors import ChunkFormatError
-from services.recorder.tests.unit.memory_store import MemoryStore
+from services.recorder.tests.unit.memory_store import FlakyStore
 
 
 class FakeClock:
@@ -22,7 +22,7 @@ class FakeClock:
 
 
 async def test_chunk_round_trip_and_cut_every_two_seconds() -> None:
-    store = MemoryStore()
+    store = FlakyStore()
     clock = FakeClock()
     writer = ChunkWriter(store, "rec/RT1", "VP8", 90000, chunk_seconds=2.0, clock=clock)
     writer.set_origin(1_700_000_000_000_000, 12345)
@@ -32,10 +32,11 @@ async def test_chunk_round_trip_and_cut_every_two_seconds() -> None:
         writer.add_frame(f.pts, f.data, f.keyframe)
     writer.add_sender_report(0xABCDEF, 449_000)
     await writer.close()
-    keys = sorted(store.objects)
+    keys = await store.keys()
     assert keys == [chunk_key("rec/RT1", i) for i in range(3)]
-    assert store.content_types[keys[0]] == CHUNK_CONTENT_TYPE
-    decoded = [parse_chunk(store.objects[k]) for k in keys]
+    info = await store.stat(keys[0])
+    assert info is not None and info.content_type == CHUNK_CONTENT_TYPE
+    decoded = [parse_chunk(store.read(k)) for k in keys]
     assert [c.header.index for c in decoded] == [0, 1, 2]
     assert all(c.header.codec == "VP8" and c.header.clock_rate == 90000 for c in decoded)
     assert decoded[0].header.origin_wallclock_us == 1_700_000_000_000_000
@@ -48,39 +49,39 @@ async def test_chunk_round_trip_and_cut_every_two_seconds() -> None:
 
 
 async def test_wallclock_tick_seals_a_stalled_chunk() -> None:
-    store = MemoryStore()
+    store = FlakyStore()
     clock = FakeClock()
     writer = ChunkWriter(store, "p", "OPUS", 48000, chunk_seconds=2.0, clock=clock)
     writer.start()
     writer.add_frame(0, b"\xf8x", True)
     writer.tick()
     await asyncio.sleep(0)
-    assert store.objects == {}
+    assert await store.keys() == []
     clock.now = 2.5
     writer.tick()
     await asyncio.sleep(0.01)
-    assert list(store.objects) == [chunk_key("p", 0)]
+    assert await store.keys() == [chunk_key("p", 0)]
     await writer.close()
 
 
 async def test_upload_retries_after_store_failure() -> None:
-    store = MemoryStore()
+    store = FlakyStore()
     store.fail_puts = 2
     writer = ChunkWriter(store, "p", "OPUS", 48000)
     writer.start()
     writer.add_frame(0, b"\xf8x", True)
     await writer.close()
-    assert list(store.objects) == [chunk_key("p", 0)]
+    assert await store.keys() == [chunk_key("p", 0)]
     assert writer.stats.upload_failures == 2
 
 
 async def test_damaged_chunks_are_rejected() -> None:
-    store = MemoryStore()
+    store = FlakyStore()
     writer = ChunkWriter(store, "p", "OPUS", 48000)
     writer.add_frame(0, b"\xf8abc", True)
     writer.add_frame(960, b"\xf8def", True)
     await writer.close()
-    data = store.objects[chunk_key("p", 0)]
+    data = store.read(chunk_key("p", 0))
     assert len(parse_chunk(data).frames) == 2
     with pytest.raises(ChunkFormatError):
         parse_chunk(data[:-3])
