@@ -307,3 +307,33 @@ async def test_video_without_keyframe_is_empty(
     assert stats.frames == 0 and stats.dropped_frames == 30
     with pytest.raises(EmptyRecordingError):
         await finalize(store, "rec/RTnokey")
+
+
+async def test_resolution_change_mid_stream(allocator: PortAllocator, workdir: Path) -> None:
+    small = encode_video(Codec.VP8, 30, width=320, height=240)
+    large = encode_video(Codec.VP8, 30, width=640, height=360)  # a new encoder starts with a keyframe
+    store = FlakyStore()
+    (sock,) = allocator.allocate(1)
+    rec = TrackRecorder(Codec.VP8, store, "rec/RTresize", sock)
+    await rec.start()
+    janus = FakeJanus()
+    await janus.start()
+    await janus.play(rtp_stream(Codec.VP8, [f.data for f in small + large], ssrc=5), rec.rtp_port, speed=10)
+    await asyncio.sleep(0.1)
+    stats = await rec.stop()
+    janus.close()
+    assert (stats.width, stats.height) == (640, 360)
+    result = await finalize(store, "rec/RTresize")
+    assert result.resolution_changes == 1
+    assert (result.width, result.height) == (640, 360)
+    path = await export(store, result, workdir)
+    sizes = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (
+            320,
+            240,
+        )  # track header: first size
+        for frame in container.decode(stream):
+            sizes.append((frame.width, frame.height))
+    assert sizes == [(320, 240)] * 30 + [(640, 360)] * 30
