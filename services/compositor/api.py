@@ -20,9 +20,7 @@ from libs.twilio.forms import Form
 from libs.twilio.paging import PageRequest, encode_token, page_body
 from libs.twilio.urls import public_base_url
 from services.compositor.domain import (
-    CODE_NO_SOURCES,
     CODE_NOT_FOUND,
-    CODE_RECORDINGS_DELETED,
     STATUSES,
     Composition,
     CompositionRequest,
@@ -30,8 +28,10 @@ from services.compositor.domain import (
     RequestError,
     define_composition,
     media_ttl,
+    refuse_for_recordings,
 )
 from services.compositor.store import CompositionFilter, CompositionStore
+from services.compositor.worker import WorkerSettings
 
 if TYPE_CHECKING:
     from libs.observability.bootstrap import ServiceContext
@@ -134,6 +134,7 @@ def create_router(ctx: ServiceContext) -> APIRouter:
     if objects is None:
         raise RuntimeError("the compositor needs an object store")
     default_base = ctx.settings.platform.public_url
+    wait_limit_s = WorkerSettings().recordings_wait_s
     router = APIRouter()
 
     @router.post("/v1/Compositions", status_code=201)
@@ -142,15 +143,19 @@ def create_router(ctx: ServiceContext) -> APIRouter:
             spec = define_composition(await _read_request(request))
         except RequestError as exc:
             raise TwilioError(exc.status, exc.code, exc.message) from exc
-        if await store.room_account(spec.room_sid) != principal.account_sid:
+        room = await store.room(spec.room_sid)
+        if room is None or room.account_sid != principal.account_sid:
             raise TwilioError(
                 404, CODE_NOT_FOUND, f"The requested resource /Rooms/{spec.room_sid} was not found"
             )
-        counts = await store.recording_counts(spec.room_sid)
-        if not counts.get("completed") and not counts.get("started"):
-            if counts.get("deleted"):
-                raise TwilioError(400, CODE_RECORDINGS_DELETED, "The room's recordings were deleted")
-            raise TwilioError(400, CODE_NO_SOURCES, "The room has no recordings to compose")
+        refusal = refuse_for_recordings(
+            await store.recording_counts(spec.room_sid),
+            room.recordings_finalized,
+            room.ended_for_s,
+            wait_limit_s,
+        )
+        if refusal is not None:
+            raise TwilioError(refusal.status, refusal.code, refusal.message)
         sid = CompositionSid.new()
         comp = await store.create(sid, principal.account_sid, spec, utcnow(), _events(sid, principal, spec))
         logger.info(

@@ -157,6 +157,25 @@ def define_composition(request: CompositionRequest) -> CompositionSpec:
     )
 
 
+def refuse_for_recordings(
+    counts: dict[str, int], recordings_final: bool, ended_for_s: float | None, wait_limit_s: float
+) -> RequestError | None:
+    """Why a composition of this room cannot be created, or None to accept it.
+
+    Only a room whose recording set is known (finalized by the recorder, or ended longer than
+    ``wait_limit_s`` ago) with nothing composable is refused: 53628 when its recordings were deleted, else
+    53630. Otherwise the request is accepted and its job waits for the recordings (``counts`` are the
+    room's recordings by status as known now; they may still be on their way)."""
+    if counts.get("completed") or counts.get("started"):
+        return None
+    known = recordings_final or (ended_for_s is not None and ended_for_s >= wait_limit_s)
+    if not known:
+        return None
+    if counts.get("deleted"):
+        return RequestError(CODE_RECORDINGS_DELETED, "The room's recordings were deleted")
+    return RequestError(CODE_NO_SOURCES, "The room has no recordings to compose")
+
+
 def can_transition(current: Status, target: Status) -> bool:
     """Whether ``current`` → ``target`` is a legal status change (processing → processing is a retry)."""
     return target in _TRANSITIONS[current]

@@ -56,6 +56,16 @@ class Recording:
 
 
 @dataclass(frozen=True)
+class RoomState:
+    """The room as projected: its account, whether the recorder finalized its recordings, and how long
+    ago the compositor learnt that it ended (None while in progress)."""
+
+    account_sid: str
+    recordings_finalized: bool
+    ended_for_s: float | None
+
+
+@dataclass(frozen=True)
 class Claim:
     """A job this worker holds: only the holder of ``lease_id`` may change the composition's outcome."""
 
@@ -287,11 +297,13 @@ class CompositionStore:
     ) -> None:
         """A room fact; ``completed``/``failed`` never go back to ``in-progress``."""
         await conn.execute(
-            f"INSERT INTO {self._rooms} (room_sid, account_sid, room_name, status, end_time) "  # noqa: S608
-            "VALUES ($1,$2,$3,$4,$5) ON CONFLICT (room_sid) DO UPDATE SET "
+            f"INSERT INTO {self._rooms} (room_sid, account_sid, room_name, status, end_time, ended_seen_at) "  # noqa: S608
+            "VALUES ($1,$2,$3,$4,$5, CASE WHEN $4 <> 'in-progress' THEN now() END) "
+            "ON CONFLICT (room_sid) DO UPDATE SET "
             "room_name = COALESCE(EXCLUDED.room_name, rooms.room_name), "
             "status = CASE WHEN EXCLUDED.status = 'in-progress' THEN rooms.status ELSE EXCLUDED.status END, "
-            "end_time = COALESCE(EXCLUDED.end_time, rooms.end_time), updated_at = now()",
+            "end_time = COALESCE(EXCLUDED.end_time, rooms.end_time), "
+            "ended_seen_at = COALESCE(rooms.ended_seen_at, EXCLUDED.ended_seen_at), updated_at = now()",
             room_sid,
             account_sid,
             room_name,
@@ -320,10 +332,11 @@ class CompositionStore:
     ) -> None:
         """The recorder finalized every recording of the room (RoomRecordingsFinalized)."""
         await conn.execute(
-            f"INSERT INTO {self._rooms} (room_sid, account_sid, room_name, status, recordings_finalized) "  # noqa: S608
-            "VALUES ($1, $2, $3, 'completed', true) ON CONFLICT (room_sid) DO UPDATE SET "
+            f"INSERT INTO {self._rooms} (room_sid, account_sid, room_name, status, recordings_finalized, "  # noqa: S608
+            "ended_seen_at) VALUES ($1, $2, $3, 'completed', true, now()) "
+            "ON CONFLICT (room_sid) DO UPDATE SET "
             "recordings_finalized = true, status = CASE WHEN rooms.status = 'in-progress' THEN 'completed' "
-            "ELSE rooms.status END, updated_at = now()",
+            "ELSE rooms.status END, ended_seen_at = COALESCE(rooms.ended_seen_at, now()), updated_at = now()",
             room_sid,
             account_sid,
             room_name,
@@ -339,11 +352,20 @@ class CompositionStore:
 
     async def room_account(self, room_sid: RoomSid) -> str | None:
         """The account of a room the compositor has heard of (None when unknown)."""
-        value = await self.pool.fetchval(
-            f"SELECT account_sid FROM {self._rooms} WHERE room_sid = $1",  # noqa: S608
+        room = await self.room(room_sid)
+        return None if room is None else room.account_sid
+
+    async def room(self, room_sid: RoomSid) -> RoomState | None:
+        """What the compositor knows about a room (None when unknown)."""
+        row = await self.pool.fetchrow(
+            f"SELECT account_sid, recordings_finalized, "  # noqa: S608
+            f"EXTRACT(EPOCH FROM now() - ended_seen_at)::float8 AS ended_for_s FROM {self._rooms} "
+            "WHERE room_sid = $1",
             room_sid,
         )
-        return None if value is None else str(value)
+        if row is None:
+            return None
+        return RoomState(row["account_sid"], row["recordings_finalized"], row["ended_for_s"])
 
     async def recording_counts(self, room_sid: RoomSid) -> dict[str, int]:
         """Recordings of the room by status."""
@@ -393,12 +415,13 @@ class CompositionStore:
 
     # ------------------------------------------------------------ jobs (worker side)
 
-    async def queue_heads(self, wait_limit: timedelta) -> list[QueueHead]:
+    async def queue_heads(self, wait_limit: timedelta, settle: timedelta = timedelta(0)) -> list[QueueHead]:
         """The oldest claimable job of each account.
 
         Claimable: queued, or running with an expired lease; and the room's recording set is known to be
         complete: the recorder said so (RoomRecordingsFinalized), or every recording the request names has
-        an outcome, or (naming none) the room is over with no recording in progress. A job that waited
+        an outcome, or (naming none) the room has been over for ``settle`` with no recording in progress
+        (recording facts travel on another topic and may lag the room's end). A job that waited
         ``wait_limit`` is claimable anyway (it renders what there is)."""
         rows = await self.pool.fetch(
             f"SELECT DISTINCT ON (j.account_sid) j.composition_sid, j.account_sid, j.enqueued_at, "  # noqa: S608
@@ -411,10 +434,12 @@ class CompositionStore:
             " OR (cardinality(j.recording_sids) > 0 AND cardinality(j.recording_sids) = ("
             f"   SELECT count(*) FROM {self._recordings} g"
             "    WHERE g.recording_sid = ANY(j.recording_sids) AND g.status <> 'started'))"
-            " OR (cardinality(j.recording_sids) = 0 AND r.status <> 'in-progress' AND NOT EXISTS ("
+            " OR (cardinality(j.recording_sids) = 0 AND r.status <> 'in-progress'"
+            "  AND r.ended_seen_at <= now() - $2::interval AND NOT EXISTS ("
             f"   SELECT 1 FROM {self._recordings} g WHERE g.room_sid = j.room_sid AND g.status = 'started'))"
             ") ORDER BY j.account_sid, j.enqueued_at, j.composition_sid",
             wait_limit,
+            settle,
         )
         return [
             QueueHead(r["composition_sid"], r["account_sid"], r["enqueued_at"], r["last_claimed_at"])

@@ -68,6 +68,7 @@ class WorkerSettings(BaseSettings):
     poll_interval_s: float = 2.0
     max_attempts: int = 3
     recordings_wait_s: float = 600.0  # a job waits this long at most for its room to end
+    room_settle_s: float = 5.0  # without RoomRecordingsFinalized: wait this long after the room's end
     retention_days: int = 30  # metadata of deleted compositions
     work_dir: str | None = None
     instance_id: str | None = None  # lease owner name; default host:port
@@ -164,7 +165,10 @@ class JobRunner:
 
     async def claim_next(self) -> Claim | None:
         """The next job in fair order that this instance manages to claim, or None."""
-        heads = await self._store.queue_heads(timedelta(seconds=self._settings.recordings_wait_s))
+        heads = await self._store.queue_heads(
+            timedelta(seconds=self._settings.recordings_wait_s),
+            timedelta(seconds=self._settings.room_settle_s),
+        )
         for head in fair_order(heads):
             claim = await self._store.try_claim(head.composition_sid, self._owner, self._lease)
             if claim is not None:

@@ -41,6 +41,7 @@ from libs.events.models import (
     RecordingStarted,
     RoomCreated,
     RoomEnded,
+    RoomRecordingsFinalized,
 )
 from libs.events.sids import (
     AccountSid,
@@ -55,7 +56,7 @@ from libs.storage import MinioObjectStore
 from libs.twilio.openapi import validate_list, validate_resource
 from services.compositor.media_io import decode_output
 from services.compositor.tests.media.synth import COLOURS, write_audio, write_video
-from tests.e2e.conftest import REPO, Tenant
+from tests.e2e.conftest import REPO, Tenant, new_tenant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.media]
 
@@ -138,6 +139,12 @@ async def receiver() -> AsyncIterator[Receiver]:
     finally:
         server.should_exit = True
         await task
+
+
+@pytest.fixture(scope="module")
+def tenant(devstack: dict[str, str]) -> Tenant:
+    """A fresh account: the dev account may have enabled Composition Hooks that would compose our rooms."""
+    return new_tenant(devstack["MIXDOWN_URL"], "e2e-compositions")
 
 
 # ------------------------------------------------------------------ synthetic rooms
@@ -232,6 +239,16 @@ async def make_room(
             sequence_number=1,
             end_time=now + timedelta(seconds=seconds),
             room_duration=round(seconds),
+        )
+    )
+    # What the recorder sends once every recording of the ended room has its outcome.
+    events.append(
+        RoomRecordingsFinalized(
+            occurred_at=now,
+            account_sid=account,
+            room_sid=room,
+            room_name=str(base["room_name"]),
+            completed_recording_sids=recordings,
         )
     )
     await publish(env, events)

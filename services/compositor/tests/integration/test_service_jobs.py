@@ -151,7 +151,12 @@ async def ended_room_with_recordings(
 def runner(
     store: CompositionStore, objects: InMemoryObjectStore, owner: str = "it-1", **settings: object
 ) -> JobRunner:
-    values: dict[str, object] = {"lease_seconds": 30, "render_processes": 1, "recordings_wait_s": 600}
+    values: dict[str, object] = {
+        "lease_seconds": 30,
+        "render_processes": 1,
+        "recordings_wait_s": 600,
+        "room_settle_s": 0,
+    }
     values.update(settings)
     return JobRunner(
         store,
@@ -207,6 +212,7 @@ async def test_jobs_wait_for_the_recording_set(store: CompositionStore) -> None:
     wait = timedelta(minutes=10)
     assert await store.queue_heads(wait) == []  # a recording is still in progress
     await handlers.on_event(completed, store, now, noop)
+    assert await store.queue_heads(wait, settle=timedelta(hours=1)) == []  # recording facts may still lag
     assert len(await store.queue_heads(wait)) == 1
 
     # A request naming its recordings waits for exactly those, even before the room is known to be over.

@@ -16,6 +16,7 @@ from services.compositor.domain import (
     media_key,
     media_ttl,
     next_progress,
+    refuse_for_recordings,
 )
 
 ROOM = "RM" + "a" * 32
@@ -188,3 +189,23 @@ def test_media_key_and_ttl() -> None:
     for bad in (0, 3601):
         with pytest.raises(RequestError):
             media_ttl(bad)
+
+
+@pytest.mark.parametrize(
+    ("counts", "final", "ended_for_s", "code"),
+    [
+        ({"completed": 2}, True, 5.0, None),
+        ({"started": 1}, True, 900.0, None),
+        ({}, False, None, None),  # room in progress: recordings may still come
+        ({}, False, 30.0, None),  # ended recently: recording facts may still be on their way
+        ({}, True, 1.0, 53630),  # the recorder says the set is final, and it is empty
+        ({}, False, 601.0, 53630),  # ended long ago, nothing ever arrived
+        ({"deleted": 2}, True, 1.0, 53628),
+        ({"failed": 1}, True, 1.0, 53630),
+    ],
+)
+def test_refusing_rooms_without_recordings(
+    counts: dict[str, int], final: bool, ended_for_s: float | None, code: int | None
+) -> None:
+    refusal = refuse_for_recordings(counts, final, ended_for_s, wait_limit_s=600.0)
+    assert (None if refusal is None else refusal.code) == code
