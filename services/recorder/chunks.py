@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from services.recorder.errors import ChunkFormatError
+from services.recorder.errors import ChunkFormatError, UploadIncompleteError
 
 logger = logging.getLogger(__name__)
 
@@ -268,15 +268,28 @@ class ChunkWriter:
         self._index += 1
         self.stats.chunks_sealed += 1
 
-    async def close(self) -> None:
-        """Seal the last chunk and wait until every sealed chunk is uploaded."""
+    @property
+    def pending_uploads(self) -> int:
+        """Sealed chunks not yet stored (grows while the object store is unreachable)."""
+        return self.stats.chunks_sealed - self.stats.chunks_uploaded
+
+    async def close(self, upload_deadline: float | None = 120.0) -> None:
+        """Seal the last chunk and wait until every sealed chunk is uploaded.
+
+        Raises UploadIncompleteError if the store did not take them within ``upload_deadline`` seconds;
+        what was uploaded stays recoverable.
+        """
         self.seal()
         if self._task is None:
             self.start()
         self._queue.put_nowait(None)
         task, self._task = self._task, None
-        if task is not None:
-            await task
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(task, upload_deadline)
+        except TimeoutError:
+            raise UploadIncompleteError("chunks still not uploaded at the close deadline") from None
 
     async def _upload_loop(self) -> None:
         while True:

@@ -2,9 +2,10 @@
 
 RecorderError
 ├── MalformedPacketError   an RTP/RTCP datagram or payload that cannot be parsed (dropped, counted)
-├── ChunkFormatError       a stored chunk that is truncated or not ours (finalize stops at the damage)
+├── ChunkFormatError       a stored chunk that is truncated or not ours (finalize skips it: a gap)
 ├── EmptyRecordingError    nothing playable was recorded (the service marks the recording failed)
-└── PortsExhaustedError    no free UDP port left in the configured range
+├── PortsExhaustedError    no free UDP port left in the configured range
+└── UploadIncompleteError  chunks not stored by the stop deadline (object store unreachable)
 """
 
 
@@ -26,3 +27,7 @@ class EmptyRecordingError(RecorderError):
 
 class PortsExhaustedError(RecorderError):
     """The UDP port range has no free port left."""
+
+
+class UploadIncompleteError(RecorderError):
+    """Sealed chunks could not be uploaded before the deadline; the uploaded ones stay recoverable."""

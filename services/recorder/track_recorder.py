@@ -34,6 +34,7 @@ class TrackRecorderConfig:
     pli_retry: float = 1.0
     reorder_capacity: int = 128
     tick_seconds: float = 0.25
+    upload_deadline: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,10 @@ class TrackRecorder:
         )
 
     async def stop(self) -> TrackStats:
-        """Stop receiving, flush buffered packets and the last chunk, wait for uploads; return counters."""
+        """Stop receiving, flush buffered packets and the last chunk, wait for uploads; return counters.
+
+        Raises UploadIncompleteError when the store does not take the chunks within ``upload_deadline``.
+        """
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -134,7 +138,7 @@ class TrackRecorder:
         for item in self._reorder.flush():
             self._on_ordered(item)
         self._assembler.flush()
-        await self._writer.close()
+        await self._writer.close(self.config.upload_deadline)
         stats = self.stats()
         logger.info(
             "track recording stopped",

@@ -8,7 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
@@ -337,3 +337,50 @@ async def test_resolution_change_mid_stream(allocator: PortAllocator, workdir: P
         for frame in container.decode(stream):
             sizes.append((frame.width, frame.height))
     assert sizes == [(320, 240)] * 30 + [(640, 360)] * 30
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def wait_for(predicate: Callable[[], bool], seconds: float = 2.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_pli_when_no_keyframe_for_interval(
+    vp8_frames: list[EncodedFrame], allocator: PortAllocator
+) -> None:
+    clock = FakeClock()
+    config = TrackRecorderConfig(tick_seconds=0.01, keyframe_interval=10.0, pli_retry=1.0)
+    rtp_sock, rtcp_sock = allocator.allocate(2)
+    rec = TrackRecorder(Codec.VP8, FlakyStore(), "rec/RTpli", rtp_sock, rtcp_sock, config, clock=clock)
+    await rec.start()
+    janus = FakeJanus()
+    await janus.start()
+    assert rec.rtcp_port is not None
+    janus.send_rtcp(build_sender_report(7, 0, 0, 0, 0), rec.rtcp_port)  # Janus's RTCP address is learned
+    dgrams = [d for d in rtp_stream(Codec.VP8, [f.data for f in vp8_frames], ssrc=7) if d.frame < 30]
+    await janus.play(dgrams, rec.rtp_port, speed=30)
+    await wait_for(lambda: rec.stats().frames == 30)  # keyframes at 0 and 8
+    await asyncio.sleep(0.05)
+    before = len(janus.plis)  # 0 or 1: a PLI may go out before the first keyframe completes
+    clock.now += 9.0
+    await asyncio.sleep(0.05)
+    assert len(janus.plis) == before, "no PLI while keyframes are recent"
+    clock.now += 1.5  # 10.5 s without a keyframe
+    await wait_for(lambda: len(janus.plis) == before + 1)
+    await asyncio.sleep(0.05)
+    assert len(janus.plis) == before + 1, "rate-limited to one per pli_retry"
+    clock.now += 1.1
+    await wait_for(lambda: len(janus.plis) == before + 2)
+    pli = janus.plis[-1]
+    assert (pli[0], pli[1], int.from_bytes(pli[8:12], "big")) == (0x81, RTCP_PSFB, 7)
+    await rec.stop()
+    janus.close()

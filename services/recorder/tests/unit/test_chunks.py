@@ -9,7 +9,7 @@ from services.recorder.chunks import (
     chunk_key,
     parse_chunk,
 )
-from services.recorder.errors import ChunkFormatError
+from services.recorder.errors import ChunkFormatError, UploadIncompleteError
 from services.recorder.tests.unit.memory_store import FlakyStore
 
 
@@ -91,3 +91,14 @@ async def test_damaged_chunks_are_rejected() -> None:
         parse_chunk(bytes(flipped))
     with pytest.raises(ChunkFormatError):
         parse_chunk(b"NOPE" + data[4:])
+
+
+async def test_close_gives_up_after_deadline_when_store_is_down() -> None:
+    store = FlakyStore()
+    store.fail_puts = 1_000_000
+    writer = ChunkWriter(store, "p", "OPUS", 48000)
+    writer.add_frame(0, b"\xf8x", True)
+    with pytest.raises(UploadIncompleteError):
+        await writer.close(upload_deadline=0.3)
+    assert writer.pending_uploads == 1
+    assert writer.stats.upload_failures >= 2
