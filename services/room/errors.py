@@ -2,12 +2,9 @@
 
 ```
 RoomError                   base of everything the room service raises on purpose
-├── RoomRuleError           a request broke a Twilio rule (also a libs.twilio TwilioError: status, code)
-└── JanusError              Janus refused or failed a request (code, reason from Janus)
-    ├── JanusTimeoutError   no answer in time (transient)
-    └── JanusSessionLostError  the Janus session vanished (timeout, Janus restart); handles are gone
+└── RoomRuleError           a request broke a Twilio rule (also a libs.twilio TwilioError: status, code)
 ```
-`api.py` maps `RoomRuleError` to Twilio's JSON error body; `JanusError` is an infrastructure failure.
+`api.py` maps `RoomRuleError` to Twilio's JSON error body. Janus failures are `libs.janus.errors.JanusError`.
 """
 
 from __future__ import annotations
@@ -35,35 +32,3 @@ class RoomRuleError(RoomError, TwilioError):
 def invalid(code: int, message: str) -> RoomRuleError:
     """A 400 rule error with a Twilio code."""
     return RoomRuleError(400, code, message)
-
-
-class JanusError(RoomError):
-    """Janus answered with an error. `code` is Janus's numeric code (0 when it gave none)."""
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(f"janus error {code}: {reason}")
-        self.code = code
-        self.reason = reason
-
-
-class JanusTimeoutError(JanusError):
-    """Janus did not answer within the request timeout."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(0, reason)
-
-
-class JanusSessionLostError(JanusError):
-    """The Janus session no longer exists; every handle attached to it is dead."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(458, reason)
-
-
-# Janus core and VideoRoom error codes the service reacts to.
-JANUS_SESSION_NOT_FOUND = 458
-JANUS_HANDLE_NOT_FOUND = 459
-VIDEOROOM_NO_SUCH_ROOM = 426
-VIDEOROOM_ROOM_EXISTS = 427
-VIDEOROOM_NO_SUCH_FEED = 428
-VIDEOROOM_ID_EXISTS = 436

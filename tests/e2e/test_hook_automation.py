@@ -17,7 +17,7 @@ from libs.events.codec import decode, encode
 from libs.events.models import CompositionHookFailed, CompositionRequested, RoomRecordingsFinalized
 from libs.events.sids import RecordingSid, RoomSid
 from libs.events.topics import ALL_TOPICS, COMPOSITION_EVENTS, COMPOSITION_JOBS
-from services.notifier.tests.integration.receiver import serve_receiver
+from libs.testing.callbacks import serve_receiver
 from tests.e2e.conftest import Tenant, new_tenant
 
 pytestmark = pytest.mark.e2e

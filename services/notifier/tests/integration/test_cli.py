@@ -16,13 +16,13 @@ import pytest
 from fastapi import FastAPI
 
 from libs.events.base import Event
+from libs.testing.callbacks import serve_receiver
 from services.notifier import domain
 from services.notifier.api import internal_router
 from services.notifier.settings import Settings
 from services.notifier.store import DeliveryStore
 from services.notifier.tests.integration.conftest import running_notifier, wait_state
 from services.notifier.tests.integration.events import ACCOUNT, TOKEN, room_created
-from services.notifier.tests.integration.receiver import serve_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -21,9 +21,9 @@ from twilio.request_validator import RequestValidator
 from libs.auth.store import IdentityStore, migrate_identity
 from libs.events.base import Event
 from libs.events.models import RoomCreated
+from libs.testing.callbacks import Received, Receiver, serve_receiver
 from services.notifier.store import DeliveryStore
 from services.notifier.tests.integration.events import room_created
-from services.notifier.tests.integration.receiver import Received, Receiver, serve_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 

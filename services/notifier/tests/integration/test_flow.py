@@ -10,10 +10,10 @@ from twilio.request_validator import RequestValidator
 
 from libs.events.base import Event
 from libs.events.sids import RoomSid
+from libs.testing.callbacks import serve_receiver
 from services.notifier.settings import Settings
 from services.notifier.tests.integration.conftest import running_notifier, wait_state
 from services.notifier.tests.integration.events import ACCOUNT, TOKEN, participant_connected, room_created
-from services.notifier.tests.integration.receiver import serve_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

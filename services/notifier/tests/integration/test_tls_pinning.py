@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from twilio.request_validator import RequestValidator
 
+from libs.testing.callbacks import serve_receiver
 from libs.twilio.signature import compute_signature
 from services.notifier.delivery import CallbackRequest, CallbackSender
 from services.notifier.targets import TargetPolicy
-from services.notifier.tests.integration.receiver import serve_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from libs.testing.devstack import REPO, ensure_devstack, load_env
+from libs.testing.scratch_janus import ScratchJanus
 from services.room.tests.integration.event_sink import EventSink
-from services.room.tests.integration.scratch_janus import ScratchJanus
 
 
 @dataclass(frozen=True)

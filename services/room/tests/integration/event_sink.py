@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from services.room.janus_events import JanusEvent, parse_events
+from libs.janus.events import JanusEvent, parse_events
 
 
 class EventSink:

@@ -18,10 +18,9 @@ from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.rtp import RtpPacket
 
 from libs.events.sids import ParticipantSid, RoomSid
-from services.room.domain import RoomRequest, build_room_spec, janus_codecs
-from services.room.errors import JanusError
-from services.room.janus import ForwardStream, JanusClient, JanusMessage, StreamToggle, SubscribeStream
-from services.room.janus_events import (
+from libs.janus.client import ForwardStream, JanusClient, JanusMessage, StreamToggle, SubscribeStream
+from libs.janus.errors import JanusError
+from libs.janus.events import (
     MediaReceiving,
     ParticipantJoined,
     ParticipantLeft,
@@ -29,14 +28,15 @@ from services.room.janus_events import (
     StreamsPublished,
     WebrtcUp,
 )
+from libs.testing.scratch_janus import ScratchJanus
+from services.room.domain import RoomRequest, build_room_spec, janus_codecs
 from services.room.sdp import parse_sdp
 from services.room.tests.integration.conftest import JanusTarget
-from services.room.tests.integration.scratch_janus import ScratchJanus
 from services.room.tracks import name_tracks, offered_tracks
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-PEER_SCRIPT = Path(__file__).with_name("webrtc_peer.py")
+PEER_SCRIPT = Path(__file__).resolve().parents[4] / "libs" / "testing" / "webrtc_peer.py"
 REPO = Path(__file__).resolve().parents[4]
 
 

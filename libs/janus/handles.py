@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from services.room.errors import JanusError, JanusSessionLostError, JanusTimeoutError
+from libs.janus.errors import JanusError, JanusSessionLostError, JanusTimeoutError
 
 VIDEOROOM_PLUGIN: Final = "janus.plugin.videoroom"
 JsonObject = dict[str, Any]

@@ -27,13 +27,13 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from services.room.errors import (
+from libs.janus.errors import (
     JANUS_SESSION_NOT_FOUND,
     JanusError,
     JanusSessionLostError,
     JanusTimeoutError,
 )
-from services.room.janus_handles import (
+from libs.janus.handles import (
     VIDEOROOM_PLUGIN,
     JanusMessage,
     Joined,

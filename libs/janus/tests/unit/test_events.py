@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.room.janus_events import (
+from libs.janus.events import (
     EventMeta,
     HungUp,
     JanusEventFormatError,

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.room.errors import JanusError, JanusSessionLostError, JanusTimeoutError
-from services.room.janus import ForwardStream, JanusClient, StreamToggle, SubscribeStream
+from libs.janus.client import ForwardStream, JanusClient, StreamToggle, SubscribeStream
+from libs.janus.errors import JanusError, JanusSessionLostError, JanusTimeoutError
 
 BASE = "http://janus.test/janus"
 SYNC = {
