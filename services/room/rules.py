@@ -4,21 +4,42 @@ Both grammars are lists of `{"type": "include"|"exclude", "all": true}` or filte
 `publisher` (identity or PA SID), `track` (name or MT SID) and `kind`. Filters inside a rule are
 ANDed; a track is selected when some `include` rule matches it and no `exclude` rule does.
 Recording rules accept kinds audio|video (53120); subscribe rules audio|video|data (53215).
-Pure: no I/O.
+Pure: no I/O. The evaluation (`Rule`, `TrackRef`, `is_recorded`, …) lives in libs.rooms.rules, shared
+with the recorder; this module adds the validation with the room service's error codes.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
-from libs.events.sids import ParticipantSid, TrackSid
+from libs.rooms.rules import (
+    Rule,
+    RuleType,
+    TrackKind,
+    TrackRef,
+    include_all,
+    is_recorded,
+    is_subscribed,
+    rule_matches,
+)
 from services.room.errors import RoomRuleError, invalid
 
-RuleType = Literal["include", "exclude"]
-TrackKind = Literal["audio", "video", "data"]
+__all__ = [
+    "MAX_RULES",
+    "Rule",
+    "RuleType",
+    "TrackKind",
+    "TrackRef",
+    "include_all",
+    "is_recorded",
+    "is_subscribed",
+    "parse_recording_rules",
+    "parse_subscribe_rules",
+    "rule_matches",
+    "rules_to_json",
+]
 
 MAX_RULES: Final = 20
 RECORDING_RULES_CODE: Final = 53120
@@ -26,34 +47,6 @@ SUBSCRIBE_RULES_CODE: Final = 53215
 _RECORDING_KINDS: Final[frozenset[str]] = frozenset({"audio", "video"})
 _SUBSCRIBE_KINDS: Final[frozenset[str]] = frozenset({"audio", "video", "data"})
 _PRIORITIES: Final[frozenset[str]] = frozenset({"low", "standard", "high"})
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One rule. `all` rules carry no filter; filter rules carry at least one of the three filters."""
-
-    type: RuleType
-    all: bool = False
-    publisher: str | None = None
-    track: str | None = None
-    kind: TrackKind | None = None
-
-
-@dataclass(frozen=True)
-class TrackRef:
-    """The facts rules match against: the track and its publisher."""
-
-    track_sid: TrackSid
-    track_name: str
-    kind: TrackKind
-    publisher_sid: ParticipantSid
-    publisher_identity: str
-
-
-def include_all() -> tuple[Rule, ...]:
-    """`[{"type":"include","all":true}]`: what RecordParticipantsOnConnect=true installs, and the
-    subscribe rules every participant starts with."""
-    return (Rule(type="include", all=True),)
 
 
 JsonRule = dict[str, str | bool]
@@ -170,29 +163,3 @@ def _filter_value(value: object, name: str, fail: _Fail) -> str | None:
     if not isinstance(value, str) or value == "":
         raise fail(f"{name} must be a non-empty string")
     return value
-
-
-def rule_matches(rule: Rule, track: TrackRef) -> bool:
-    """Does one rule select this track? `all` matches everything; filters are ANDed."""
-    if rule.all:
-        return True
-    if rule.publisher is not None and rule.publisher not in (track.publisher_identity, track.publisher_sid):
-        return False
-    if rule.track is not None and rule.track not in (track.track_name, track.track_sid):
-        return False
-    return rule.kind is None or rule.kind == track.kind
-
-
-def _selected(track: TrackRef, rules: Sequence[Rule]) -> bool:
-    included = any(rule.type == "include" and rule_matches(rule, track) for rule in rules)
-    return included and not any(rule.type == "exclude" and rule_matches(rule, track) for rule in rules)
-
-
-def is_recorded(track: TrackRef, rules: Sequence[Rule]) -> bool:
-    """Recording rules: data tracks are never recorded; otherwise include-matched and not excluded."""
-    return track.kind != "data" and _selected(track, rules)
-
-
-def is_subscribed(track: TrackRef, rules: Sequence[Rule]) -> bool:
-    """Subscribe rules: include-matched and not excluded."""
-    return _selected(track, rules)
