@@ -200,21 +200,25 @@ def media_ttl(value: int | None) -> int:
 
 @dataclass(frozen=True)
 class QueueHead:
-    """The oldest claimable job of one account, with when that account was last served (None = never)."""
+    """A claimable job: its place in its account's queue (0 = oldest) and when that account was last
+    served (None = never)."""
 
     composition_sid: str
     account_sid: str
     enqueued_at: datetime
     last_served: datetime | None
+    position: int = 0
 
 
 def fair_order(heads: list[QueueHead]) -> list[QueueHead]:
-    """The order in which to try claiming: accounts never served first, then the least recently served
-    (round-robin across accounts); ties by the job's age, then SID. Within an account the head is already
-    its oldest job, so one busy account cannot starve the others."""
+    """The order in which to try claiming: every account's oldest job before any account's second one;
+    among those, accounts never served first, then the least recently served (round-robin across
+    accounts); ties by the job's age, then SID. One busy account cannot starve the others, and several
+    workers of one instance still find work when a single account has many jobs."""
     return sorted(
         heads,
         key=lambda h: (
+            h.position,
             h.last_served is not None,
             h.last_served or h.enqueued_at,
             h.enqueued_at,

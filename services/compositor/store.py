@@ -415,8 +415,10 @@ class CompositionStore:
 
     # ------------------------------------------------------------ jobs (worker side)
 
-    async def queue_heads(self, wait_limit: timedelta, settle: timedelta = timedelta(0)) -> list[QueueHead]:
-        """The oldest claimable job of each account.
+    async def queue_heads(
+        self, wait_limit: timedelta, settle: timedelta = timedelta(0), depth: int = 1
+    ) -> list[QueueHead]:
+        """The ``depth`` oldest claimable jobs of each account (``position`` 0 = the oldest).
 
         Claimable: queued, or running with an expired lease; and the room's recording set is known to be
         complete: the recorder said so (RoomRecordingsFinalized), or every recording the request names has
@@ -424,8 +426,9 @@ class CompositionStore:
         (recording facts travel on another topic and may lag the room's end). A job that waited
         ``wait_limit`` is claimable anyway (it renders what there is)."""
         rows = await self.pool.fetch(
-            f"SELECT DISTINCT ON (j.account_sid) j.composition_sid, j.account_sid, j.enqueued_at, "  # noqa: S608
-            f"t.last_claimed_at FROM {self._jobs} j "
+            "SELECT * FROM (SELECT j.composition_sid, j.account_sid, j.enqueued_at, t.last_claimed_at, "  # noqa: S608
+            "row_number() OVER (PARTITION BY j.account_sid ORDER BY j.enqueued_at, j.composition_sid) - 1 "
+            f"AS position FROM {self._jobs} j "
             f"LEFT JOIN {self._turns} t ON t.account_sid = j.account_sid "
             f"LEFT JOIN {self._rooms} r ON r.room_sid = j.room_sid "
             "WHERE (j.state = 'queued' OR (j.state = 'running' AND j.lease_expires < now())) AND ("
@@ -437,12 +440,15 @@ class CompositionStore:
             " OR (cardinality(j.recording_sids) = 0 AND r.status <> 'in-progress'"
             "  AND r.ended_seen_at <= now() - $2::interval AND NOT EXISTS ("
             f"   SELECT 1 FROM {self._recordings} g WHERE g.room_sid = j.room_sid AND g.status = 'started'))"
-            ") ORDER BY j.account_sid, j.enqueued_at, j.composition_sid",
+            ")) q WHERE position < $3 ORDER BY account_sid, position",
             wait_limit,
             settle,
+            depth,
         )
         return [
-            QueueHead(r["composition_sid"], r["account_sid"], r["enqueued_at"], r["last_claimed_at"])
+            QueueHead(
+                r["composition_sid"], r["account_sid"], r["enqueued_at"], r["last_claimed_at"], r["position"]
+            )
             for r in rows
         ]
 

@@ -267,6 +267,18 @@ async def test_claims_are_fair_across_accounts(store: CompositionStore) -> None:
     assert await store.queue_depth() == {"running": 4}
 
 
+async def test_concurrent_workers_of_one_busy_account_all_get_work(store: CompositionStore) -> None:
+    objects = InMemoryObjectStore()
+    account = AccountSid.new()
+    room = await ended_room_with_recordings(store, account, {"audio": "a"})
+    for _ in range(3):
+        await handlers.on_event(requested(account, room), store, now, noop)
+    workers = [runner(store, objects, f"it-{i}", workers=3) for i in range(3)]
+    claims = await asyncio.gather(*(w.claim_next() for w in workers))
+    assert all(c is not None for c in claims)
+    assert len({c.composition.sid for c in claims if c is not None}) == 3
+
+
 async def test_only_the_current_lease_holder_finishes(store: CompositionStore) -> None:
     objects = InMemoryObjectStore()
     account = AccountSid.new()

@@ -122,6 +122,15 @@ def test_fair_order_serves_new_accounts_then_least_recently_served() -> None:
     assert order == ["CJnew1", "CJnew2", "CJidle", "CJbusy"]
 
 
+def test_fair_order_takes_every_accounts_oldest_job_before_second_ones() -> None:
+    heads = [
+        QueueHead("CJa1", "ACa", T0, None, position=1),
+        QueueHead("CJa0", "ACa", T0 - timedelta(seconds=5), None, position=0),
+        QueueHead("CJb0", "ACb", T0, T0, position=0),
+    ]
+    assert [h.composition_sid for h in fair_order(heads)] == ["CJa0", "CJb0", "CJa1"]
+
+
 def test_fair_order_round_robin_simulation() -> None:
     """Account A queues 6 jobs before B and C queue 2 each: the claims interleave, A does not starve them."""
     queues = {
