@@ -331,9 +331,11 @@ class FrameAssembler:
                     self._corrupt = True
                 self._need_keyframe = True
             return []
+        if not item.payload:
+            # Padding-only packets (bandwidth probing) carry no media; their sequence number was consumed
+            # by the reorder buffer, so skipping them here is not a loss.
+            return []
         if self.codec is Codec.OPUS:
-            if not item.payload:
-                return []
             self.stats.frames += 1
             return [Frame(item.timestamp, item.payload, True)]
         out: list[Frame] = []

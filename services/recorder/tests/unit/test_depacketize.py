@@ -195,3 +195,16 @@ def test_opus_packets_are_frames_and_losses_are_gaps() -> None:
 )
 def test_opus_packet_duration(packet: bytes, samples: int) -> None:
     assert opus_packet_samples(packet) == samples
+
+
+def test_padding_only_packets_are_ignored_without_breaking_frames() -> None:
+    asm = FrameAssembler(Codec.VP8)
+    key = vp8_packets(vp8_key_frame(320, 240), 2, 1)
+    out = asm.push(rtp(0, 0, key[0], False))
+    out += asm.push(rtp(1, 0, b"", False))  # probe padding in the middle of a frame
+    out += asm.push(rtp(2, 0, key[1], True))
+    out += asm.push(rtp(3, 0, b"", False))  # and after it, with the old timestamp
+    inter = vp8_packets(vp8_inter_frame(), 1, 2)
+    out += asm.push(rtp(4, 3000, inter[0], True))
+    assert [f.timestamp for f in out] == [0, 3000]
+    assert asm.stats.dropped_frames == 0
