@@ -390,11 +390,15 @@ async def test_composition_lifecycle_media_and_callbacks(
     assert sequence[0] == "composition-enqueued"
     assert sequence[1] == "composition-started"
     assert sequence[-1] == "composition-available"
-    assert set(sequence[2:-1]) <= {"composition-progress"}
+    assert sequence[2:-1] and set(sequence[2:-1]) == {"composition-progress"}
     validator = RequestValidator(tenant.auth_token)
     mine = [c for c in receiver.received if c.form.get("CompositionSid") == comp.sid]
     for call in mine:
         assert validator.validate(callback, call.form, call.signature), call.form
+    percents = [int(c.form["PercentageDone"]) for c in mine if "PercentageDone" in c.form]
+    assert percents == sorted(set(percents))
+    assert all(p % 10 == 0 and 0 < p < 100 for p in percents)
+    assert all(int(c.form["SecondsRemaining"]) >= 0 for c in mine if "PercentageDone" in c.form)
     final = mine[-1].form
     assert final["Duration"] == "3"
     assert int(final["Size"]) == done.size
