@@ -6,8 +6,11 @@ Each handler marks the event processed in the same transaction as its effects, s
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
 
 from libs.events.base import Event
 from libs.events.models import (
@@ -22,21 +25,49 @@ from libs.events.models import (
     RoomEnded,
     RoomRecordingsFinalized,
 )
-from services.compositor.store import CompositionStore
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
 
-async def on_room_created(event: RoomCreated, store: CompositionStore) -> None:
+class ProjectionStore(Protocol):
+    """What the handlers need of the store (services.compositor.store.CompositionStore in production).
+    ``conn`` is the transaction's connection, opaque to the handlers."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
+
+    async def mark_processed(self, conn: Any, event_id: UUID) -> bool: ...
+
+    async def add_events(self, conn: Any, events: Sequence[Event]) -> None: ...
+
+    async def upsert_room(
+        self,
+        conn: Any,
+        room_sid: str,
+        account_sid: str,
+        room_name: str | None,
+        status: str,
+        end_time: datetime | None,
+    ) -> None: ...
+
+    async def upsert_recording(self, conn: Any, values: dict[str, object]) -> None: ...
+
+    async def delete_recording(self, conn: Any, recording_sid: str) -> None: ...
+
+    async def finalize_room(self, conn: Any, room_sid: str, account_sid: str, room_name: str) -> None: ...
+
+    async def insert_requested(self, conn: Any, event: CompositionRequested, now: datetime) -> bool: ...
+
+
+async def on_room_created(event: RoomCreated, store: ProjectionStore) -> None:
     async with store.transaction() as conn:
         if not await store.mark_processed(conn, event.event_id):
             return
         await store.upsert_room(conn, event.room_sid, event.account_sid, event.room_name, "in-progress", None)
 
 
-async def on_room_ended(event: RoomEnded, store: CompositionStore) -> None:
+async def on_room_ended(event: RoomEnded, store: ProjectionStore) -> None:
     async with store.transaction() as conn:
         if not await store.mark_processed(conn, event.event_id):
             return
@@ -71,7 +102,7 @@ def _recording_values(event: RecordingEvent, status: str) -> dict[str, object]:
     return values
 
 
-async def on_recording(event: RecordingEvent, store: CompositionStore) -> None:
+async def on_recording(event: RecordingEvent, store: ProjectionStore) -> None:
     """RecordingStarted/Completed/Failed → the recordings projection (room row created if unseen)."""
     status = {RecordingStarted: "started", RecordingCompleted: "completed", RecordingFailed: "failed"}.get(
         type(event)
@@ -85,7 +116,7 @@ async def on_recording(event: RecordingEvent, store: CompositionStore) -> None:
         await store.upsert_recording(conn, _recording_values(event, status))
 
 
-async def on_recording_deleted(event: RecordingDeleted, store: CompositionStore) -> None:
+async def on_recording_deleted(event: RecordingDeleted, store: ProjectionStore) -> None:
     """A deleted recording's media is no longer composable (later compositions fail with 53628 when
     nothing else is left)."""
     async with store.transaction() as conn:
@@ -94,7 +125,7 @@ async def on_recording_deleted(event: RecordingDeleted, store: CompositionStore)
         await store.delete_recording(conn, event.recording_sid)
 
 
-async def on_recordings_finalized(event: RoomRecordingsFinalized, store: CompositionStore) -> None:
+async def on_recordings_finalized(event: RoomRecordingsFinalized, store: ProjectionStore) -> None:
     """The room's recording set is complete: its waiting jobs become claimable."""
     async with store.transaction() as conn:
         if not await store.mark_processed(conn, event.event_id):
@@ -103,7 +134,7 @@ async def on_recordings_finalized(event: RoomRecordingsFinalized, store: Composi
 
 
 async def on_composition_requested(
-    event: CompositionRequested, store: CompositionStore, now: Clock, wake: Callable[[], None]
+    event: CompositionRequested, store: ProjectionStore, now: Clock, wake: Callable[[], None]
 ) -> None:
     """Durably queue the job. A request whose composition row does not exist yet came from a hook: the row
     is created from the event and composition-enqueued is sent to the hook's StatusCallback."""
@@ -134,7 +165,7 @@ async def on_composition_requested(
     wake()
 
 
-async def on_event(event: Event, store: CompositionStore, now: Clock, wake: Callable[[], None]) -> None:
+async def on_event(event: Event, store: ProjectionStore, now: Clock, wake: Callable[[], None]) -> None:
     """The consumer's handler: dispatch by type; other room events are not needed here."""
     if isinstance(event, RoomCreated):
         await on_room_created(event, store)
