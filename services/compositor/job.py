@@ -25,6 +25,10 @@ class EncoderOptions:
     crf: int = 23
     chunk_seconds: int = 10
     max_hold_ms: int = 2000  # a source frame stays on screen at most this long without a successor
+    # threads per chunk encoder / per source decoder (0 = FFmpeg's automatic count). Output depends on the
+    # encoder thread count but never on the number of workers.
+    encoder_threads: int = 0
+    decoder_threads: int = 0
     interpolation: str = "AREA"  # area averaging: good for downscaling and cheap
 
 

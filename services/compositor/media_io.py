@@ -7,7 +7,9 @@ Times crossing this module's boundary are integer ticks of timeline.TIME_BASE (1
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -132,46 +134,69 @@ class DecodedVideoFrame:
 
 
 class VideoReader:
-    """Decodes one video source in timestamp order. Output time of a frame = file time + `delta`.
+    """Decodes one video source in timestamp order on its own thread. Output time of a frame = file time +
+    `delta`.
 
     `frame_at(t)` returns the latest frame with time <= t (frames are held until replaced). Opening seeks to
-    the keyframe before the first requested time; undecodable packets are skipped."""
+    the keyframe before the first requested time; undecodable packets are skipped. The decode thread runs a
+    few frames ahead (bounded queue) and calls `prepare(frame)` on each, e.g. to scale it for its tile, so
+    decoding and scaling of every source overlap with compositing and encoding (PyAV releases the GIL)."""
 
-    def __init__(self, source: str, delta: int) -> None:
+    _AHEAD = 6
+
+    def __init__(
+        self,
+        source: str,
+        delta: int,
+        threads: int = 1,
+        prepare: Callable[[DecodedVideoFrame], None] | None = None,
+    ) -> None:
         self._source = source
         self._delta = delta
+        self._threads = threads
+        self._prepare = prepare
         self._container: Any = None
         self._frames: Iterator[Any] | None = None
         self._current: DecodedVideoFrame | None = None
         self._next: DecodedVideoFrame | None = None
         self._serial = 0
         self._eof = False
+        self._queue: queue.Queue[DecodedVideoFrame | BaseException | None] = queue.Queue(self._AHEAD)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def _start(self, t: int) -> None:
         self._container = _open(self._source)
         stream = _stream(self._container, "video")
-        stream.thread_type = "SLICE"
-        stream.codec_context.thread_count = 1
+        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = self._threads
         self._time_base = Fraction(stream.time_base)
         target = t - self._delta
+        first: DecodedVideoFrame | None = None
         if target > 0:
             pts = int(Fraction(target, TICKS_PER_SECOND) / self._time_base)
             try:
                 self._container.seek(pts, stream=stream, backward=True, any_frame=False)
                 self._frames = self._decode(stream)
-                self._next = self._pull()
-                if self._next is None or self._next.time <= t:
-                    return
-                # the seek landed after the wanted time (files without a usable index): decode from the start
+                first = self._decode_one()
+                if first is not None and first.time > t:
+                    # the seek landed after the wanted time (files without a usable index): from the start
+                    self._container.close()
+                    self._container = _open(self._source)
+                    stream = _stream(self._container, "video")
+                    self._frames, first = None, None
             except av.error.FFmpegError:
                 logger.warning(
                     "seek failed, decoding from the start", extra={"source": Path(self._source).name}
                 )
-            self._container.close()
-            self._container = _open(self._source)
-            stream = _stream(self._container, "video")
-            self._next, self._eof = None, False
-        self._frames = self._decode(stream)
+                self._container.close()
+                self._container = _open(self._source)
+                stream = _stream(self._container, "video")
+                self._frames, first = None, None
+        if self._frames is None:
+            self._frames = self._decode(stream)
+        self._thread = threading.Thread(target=self._run, args=(first,), name="video-decode", daemon=True)
+        self._thread.start()
 
     def _decode(self, stream: Any) -> Iterator[Any]:
         seen_key = False
@@ -191,19 +216,49 @@ class VideoReader:
         except av.error.FFmpegError:
             return
 
-    def _pull(self) -> DecodedVideoFrame | None:
+    def _decode_one(self) -> DecodedVideoFrame | None:
         if self._frames is None:
             return None
         for frame in self._frames:
             if frame.pts is None:
                 continue
             self._serial += 1
-            return DecodedVideoFrame(frame, _ticks(frame.pts, self._time_base) + self._delta, self._serial)
-        self._eof = True
+            decoded = DecodedVideoFrame(frame, _ticks(frame.pts, self._time_base) + self._delta, self._serial)
+            if self._prepare is not None:
+                self._prepare(decoded)
+            return decoded
         return None
 
+    def _put(self, item: DecodedVideoFrame | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, first: DecodedVideoFrame | None) -> None:
+        try:
+            if first is not None and not self._put(first):
+                return
+            while not self._stop.is_set():
+                decoded = self._decode_one()
+                if not self._put(decoded) or decoded is None:
+                    return
+        except BaseException as exc:  # handed to the consumer thread, which raises it
+            self._put(exc)
+
+    def _pull(self) -> DecodedVideoFrame | None:
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise MediaError(f"cannot decode video source {Path(self._source).name}: {item}") from item
+        if item is None:
+            self._eof = True
+        return item
+
     def frame_at(self, t: int) -> DecodedVideoFrame | None:
-        if self._frames is None:
+        if self._thread is None:
             self._start(t)
         while not self._eof:
             if self._next is None:
@@ -212,11 +267,13 @@ class VideoReader:
             if self._next.time > t:
                 break
             self._current, self._next = self._next, None
-        if self._next is not None and self._next.time <= t:
-            self._current, self._next = self._next, None
         return self._current
 
     def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
         if self._container is not None:
             self._container.close()
             self._container = None

@@ -120,6 +120,7 @@ def compose(
         fps=enc.fps,
         preset=enc.preset,
         crf=enc.crf,
+        threads=enc.encoder_threads,
     )
     frame_ticks = TICKS_PER_SECOND // enc.fps
     report = progress or (lambda _: None)
@@ -160,6 +161,7 @@ def compose(
                 codec=codec,
                 interpolation=enc.interpolation,
                 max_hold_ms=enc.max_hold_ms,
+                decoder_threads=enc.decoder_threads,
                 out_path=workdir / f"video-{i:05d}.nut",
             )
             for i, (first, last) in enumerate(plan_chunks(total_frames, enc.chunk_seconds * enc.fps))

@@ -36,6 +36,7 @@ class ChunkTask:
     interpolation: str
     max_hold_ms: int
     out_path: Path
+    decoder_threads: int = 1
 
 
 def plan_chunks(total_frames: int, chunk_frames: int) -> list[tuple[int, int]]:
@@ -51,6 +52,17 @@ def plan_chunks(total_frames: int, chunk_frames: int) -> list[tuple[int, int]]:
 def frame_time(index: int, fps: int) -> int:
     """Output time (ticks) of frame `index`; exact because fps divides 48000."""
     return index * (TICKS_PER_SECOND // fps)
+
+
+def _scaler(cell: Rect, interpolation: str) -> Callable[[DecodedVideoFrame], None]:
+    """Scale each decoded frame for `cell` on the decode thread (a source shown in several cells of other
+    sizes gets those scaled on demand)."""
+
+    def prepare(frame: DecodedVideoFrame) -> None:
+        content = fit_inside(cell, frame.width, frame.height)
+        frame.planes(content.width, content.height, interpolation)
+
+    return prepare
 
 
 def render_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None) -> Path:
@@ -78,10 +90,12 @@ def render_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None)
             if segment is not None and segment.start <= t:
                 for placement in segment.placements:
                     reader = readers.get(placement.key)
+                    cell = task.grids[placement.region].cells[placement.cell]
                     if reader is None:
                         path, delta = task.sources[placement.key]
-                        reader = readers[placement.key] = VideoReader(path, delta)
-                    cell = task.grids[placement.region].cells[placement.cell]
+                        reader = readers[placement.key] = VideoReader(
+                            path, delta, task.decoder_threads, _scaler(cell, task.interpolation)
+                        )
                     # nearest-frame sampling (like ffmpeg's fps filter): a source frame is due from half an
                     # output frame before its timestamp, which absorbs millisecond-rounded container times
                     frame = reader.frame_at(t + half_frame)
