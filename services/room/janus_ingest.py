@@ -1,0 +1,98 @@
+"""`POST /internal/janus/events`: Janus's event handler feeds room state (reached via 10.77.0.254:8099 only).
+
+Decisions (docs/rooms.md): `leaving`/`kicked` → participant disconnected; `unpublished` → track-removed;
+`hangup` of a WHIP/WHEP handle and a session timeout → that participant disconnected (a client that
+vanishes is detected after Janus's ICE/DTLS timeout); `published` only adds tracks Janus reports for a
+publisher this process did not set up (WHIP already recorded its tracks with their names). Media
+`receiving` on/off is not turned into track-enabled/-disabled: Janus flags a short network stall the same
+way as a mute, so those callbacks would lie. Every step is idempotent, as Janus may repeat events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from fastapi import APIRouter, Request, Response
+
+from libs.events.sids import ParticipantSid, RoomSid
+from libs.janus.events import (
+    HungUp,
+    JanusEvent,
+    JanusEventFormatError,
+    ParticipantLeft,
+    SessionEnded,
+    StreamsPublished,
+    StreamsUnpublished,
+    parse_events,
+)
+from services.room.media_sessions import JanusMedia, WhepSession, WhipSession
+from services.room.service import NewTrack, RoomService
+
+logger = logging.getLogger(__name__)
+
+
+def _ids(room: str, participant: str) -> tuple[RoomSid, ParticipantSid] | None:
+    if RoomSid.is_valid(room) and ParticipantSid.is_valid(participant):
+        return RoomSid(room), ParticipantSid(participant)
+    return None
+
+
+class JanusIngest:
+    def __init__(self, service: RoomService, media: JanusMedia) -> None:
+        self.service = service
+        self.media = media
+
+    async def handle(self, event: JanusEvent) -> None:
+        """Apply one Janus event to the room state (see module docstring)."""
+        if isinstance(event, ParticipantLeft):
+            if (ids := _ids(event.room, event.participant_id)) is not None:
+                await self.service.disconnect(*ids, "kicked" if event.kicked else "left")
+        elif isinstance(event, StreamsUnpublished):
+            if (ids := _ids(event.room, event.participant_id)) is not None:
+                await self.service.remove_tracks(*ids)
+        elif isinstance(event, StreamsPublished):
+            ids = _ids(event.room, event.participant_id)
+            if ids is None or any(s.participant_sid == ids[1] for s in self.media.whip.values()):
+                return
+            tracks = [
+                NewTrack(str(uuid.uuid4()), "audio" if s.type == "audio" else "video", s.mid, s.codec)
+                for s in event.streams
+                if s.type in ("audio", "video")
+            ]
+            await self.service.add_tracks(*ids, tracks)
+        elif isinstance(event, HungUp):
+            session = self.media.by_handle(event.meta.session_id, event.meta.handle_id)
+            if session is not None:
+                await self.handle_gone(session)
+        elif isinstance(event, SessionEnded):
+            for session in self.media.on_session(event.meta.session_id):
+                await self.handle_gone(session)
+
+    async def handle_gone(self, session: WhipSession | WhepSession) -> None:
+        """A WHIP/WHEP PeerConnection ended without a DELETE (hangup, session timeout or loss)."""
+        if isinstance(session, WhepSession) and not session.owns_participant:
+            await self.media.drop_viewer(session)
+            return
+        await self.service.disconnect(session.room_sid, session.participant_sid, "left")
+
+
+def ingest_router(ingest: JanusIngest) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/internal/janus/events")
+    async def janus_events(request: Request) -> Response:
+        try:
+            events = parse_events(json.loads(await request.body()))
+        except (ValueError, JanusEventFormatError):
+            logger.warning("undecodable janus event body")
+            return Response(status_code=400)
+        for event in events:
+            try:
+                await ingest.handle(event)
+            except Exception:  # one bad event must not stop the batch; Janus does not retry usefully
+                logger.exception("janus event not applied", extra={"event": type(event).__name__})
+        return Response(status_code=200)
+
+    return router

@@ -1,0 +1,365 @@
+"""WHIP (`/whip/{room}`) and WHEP (`/whep/{room}`) with Twilio Access Tokens, through Janus.
+
+`{room}` is the room's UniqueName or RM SID. Every request carries `Authorization: Bearer <Access Token>`;
+the token's identity becomes the participant and its room grant (when present) must name this room (by
+name or SID). Errors are Twilio JSON bodies: 401 for a bad token (201xx codes), 403 for a wrong room.
+The exact flows are in docs/rooms.md ("WHIP/WHEP for client authors").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, Histogram
+
+from libs.auth.access_token import VideoGrant, verify_access_token
+from libs.auth.errors import AccessTokenError
+from libs.auth.store import IdentityStore
+from libs.events.sids import RoomSid
+from libs.janus.errors import JanusError
+from libs.janus.handles import SubscribeStream
+from libs.twilio.dates import utcnow
+from libs.twilio.errors import TwilioError
+from services.room import domain
+from services.room.lifecycle import validate_identity
+from services.room.media_sessions import JanusMedia, WhepSession, WhipSession
+from services.room.records import RoomRecord
+from services.room.sdp import SdpError, parse_sdp
+from services.room.service import NewTrack, RoomService
+from services.room.tracks import check_publishable, name_tracks, offered_tracks
+
+logger = logging.getLogger(__name__)
+
+SDP = "application/sdp"
+TRICKLE = "application/trickle-ice-sdpfrag"
+
+
+def _error(status: int, code: int, message: str) -> TwilioError:
+    return TwilioError(status, code, message)
+
+
+def _bearer(request: Request) -> str:
+    value = request.headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _error(401, 20101, "An Access Token is required: Authorization: Bearer <token>")
+    return token.strip()
+
+
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _candidates(fragment: str) -> list[dict[str, object]]:
+    """ICE candidates of a trickle-ice-sdpfrag body (RFC 8840), with the mid they belong to."""
+    found: list[dict[str, object]] = []
+    mid: str | None = None
+    index = -1
+    for line in fragment.splitlines():
+        line = line.strip()
+        if line.startswith("m="):
+            index += 1
+        elif line.startswith("a=mid:"):
+            mid = line[6:]
+        elif line.startswith("a=candidate:"):
+            found.append({"candidate": line[2:], "sdpMid": mid, "sdpMLineIndex": max(index, 0)})
+    return found
+
+
+class MediaApi:
+    """The WHIP/WHEP handlers, bound to the service, the Janus media side and the identity store."""
+
+    def __init__(
+        self,
+        service: RoomService,
+        media: JanusMedia,
+        identity: IdentityStore,
+        registry: CollectorRegistry,
+        *,
+        ad_hoc_rooms: bool,
+    ) -> None:
+        self.service = service
+        self.media = media
+        self.identity = identity
+        self.ad_hoc_rooms = ad_hoc_rooms
+        self.join_seconds = Histogram(
+            "room_whip_join_seconds",
+            "WHIP POST handling time (token check to SDP answer)",
+            registry=registry,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+
+    async def grant(self, request: Request, room_ref: str) -> VideoGrant:
+        try:
+            grant = await verify_access_token(_bearer(request), self.identity.api_key, utcnow())
+        except AccessTokenError as exc:
+            raise _error(401, exc.code, exc.message) from exc
+        if grant.room is not None and grant.room != room_ref:
+            raise _error(403, 20403, "The Access Token does not grant access to this room")
+        validate_identity(grant.identity)
+        return grant
+
+    async def room_for(self, grant: VideoGrant, room_ref: str, now: datetime) -> RoomRecord:
+        """The in-progress room named by `room_ref`, created ad hoc when allowed and unknown."""
+        try:
+            room = await self.service.resolve(grant.account_sid, room_ref)
+        except TwilioError:
+            if RoomSid.is_valid(room_ref) or not await self._ad_hoc_allowed(grant):
+                raise
+            spec = domain.build_room_spec(domain.RoomRequest(unique_name=room_ref))
+            try:
+                room = await self.service.create_room(grant.account_sid, spec, ad_hoc=True)
+            except TwilioError:  # created concurrently by another join
+                room = await self.service.resolve(grant.account_sid, room_ref)
+        if grant.room is not None and grant.room not in (room.sid, room.name):
+            raise _error(403, 20403, "The Access Token does not grant access to this room")
+        if room.status != "in-progress":
+            raise _error(400, 53118, "Room is no longer in progress")
+        return room
+
+    async def _ad_hoc_allowed(self, grant: VideoGrant) -> bool:
+        account = await self.identity.get_account(grant.account_sid)
+        if account is None:
+            return False
+        return bool(account.settings.get("ad_hoc_rooms", self.ad_hoc_rooms))
+
+    def session_grant_matches(self, grant: VideoGrant, session: WhipSession | WhepSession) -> None:
+        if grant.identity != session.identity:
+            raise _error(403, 20403, "The Access Token's identity does not own this session")
+
+    # ------------------------------------------------------------------ WHIP
+
+    async def whip_post(self, room_ref: str, request: Request) -> Response:
+        started = time.monotonic()
+        grant = await self.grant(request, room_ref)
+        if _content_type(request) != SDP:
+            raise _error(415, 20415, "WHIP needs Content-Type: application/sdp with the SDP offer")
+        try:
+            offer_text = (await request.body()).decode("utf-8")
+            offer = parse_sdp(offer_text)
+        except (SdpError, UnicodeDecodeError) as exc:
+            raise _error(400, 53402, "The SDP offer is invalid") from exc
+        room = await self.room_for(grant, room_ref, utcnow())
+        offered = offered_tracks(offer)
+        published = await self.service.store.room_tracks(room.sid)
+        check_publishable(
+            offered,
+            audio_only=room.spec.audio_only,
+            room_published=len(published),
+            max_concurrent_published_tracks=room.spec.max_concurrent_published_tracks,
+        )
+        query = dict(request.query_params)
+        named = name_tracks(offered, query, (), _new_name)
+        room, participant = await self.service.connect(room.sid, grant.identity)
+        try:
+            await self.media.ensure_room(room)
+            handle = await (await self.media.ready()).publisher()
+        except JanusError as exc:
+            await self.service.disconnect(room.sid, participant.sid, "left")
+            raise _error(502, 53000, "The media server is unavailable") from exc
+        session = WhipSession(participant.sid, room.sid, participant.sid, grant.identity, handle)
+        self.media.whip[session.id] = session
+        try:
+            await handle.join(room.sid, participant_id=participant.sid, display=grant.identity)
+            answer = await handle.publish(
+                offer_text,
+                display=grant.identity,
+                descriptions=[(track.mid, name) for track, name in named],
+            )
+        except JanusError as exc:
+            self.media.whip.pop(session.id, None)
+            await self.service.disconnect(room.sid, participant.sid, "left")
+            await _detach_quietly(handle)
+            raise _error(400, 53402, "The media server refused the offer") from exc
+        codecs = {s.mid: s.codec for s in answer.streams}
+        await self.service.add_tracks(
+            room.sid,
+            participant.sid,
+            [NewTrack(name, track.kind, track.mid, codecs.get(track.mid)) for track, name in named],
+        )
+        self.join_seconds.observe(time.monotonic() - started)
+        location = f"/whip/{room_ref}/sessions/{session.id}"
+        return Response(
+            answer.answer_sdp,
+            status_code=201,
+            media_type=SDP,
+            headers={"Location": location, "ETag": f'"{session.id}"', "X-Participant-Sid": participant.sid},
+        )
+
+    async def whip_patch(self, room_ref: str, session_id: str, request: Request) -> Response:
+        grant = await self.grant(request, room_ref)
+        session = self.media.whip.get(session_id)
+        if session is None:
+            raise _error(404, 20404, "No such WHIP session")
+        self.session_grant_matches(grant, session)
+        if _content_type(request) != TRICKLE:
+            raise _error(415, 20415, "PATCH needs Content-Type: application/trickle-ice-sdpfrag")
+        text = (await request.body()).decode("utf-8", errors="replace")
+        await session.handle.trickle(_candidates(text), completed="a=end-of-candidates" in text)
+        return Response(status_code=204)
+
+    async def whip_delete(self, room_ref: str, session_id: str, request: Request) -> Response:
+        grant = await self.grant(request, room_ref)
+        session = self.media.whip.get(session_id)
+        if session is None:
+            raise _error(404, 20404, "No such WHIP session")
+        self.session_grant_matches(grant, session)
+        await self.service.disconnect(session.room_sid, session.participant_sid, "left")
+        return Response(status_code=200)
+
+    # ------------------------------------------------------------------ WHEP
+
+    async def whep_post(self, room_ref: str, request: Request) -> Response:
+        grant = await self.grant(request, room_ref)
+        if (await request.body()).strip():
+            raise _error(
+                415,
+                20415,
+                "This WHEP endpoint makes the offer: POST an empty body, then PATCH the Location with your "
+                "SDP answer (Content-Type: application/sdp)",
+            )
+        room = await self.room_for(grant, room_ref, utcnow())
+        existing = await self.service.store.participant(room.sid, grant.identity)
+        owns = existing is None or existing.status != "connected"
+        if owns:
+            room, participant = await self.service.connect(room.sid, grant.identity)
+        else:
+            assert existing is not None  # noqa: S101  # owns is False only when it exists
+            participant = existing
+        tracks = [
+            t for t in await self.service.store.room_tracks(room.sid) if t.participant_sid != participant.sid
+        ]
+        if not tracks:
+            if owns:
+                await self.service.disconnect(room.sid, participant.sid, "left")
+            raise _error(409, 20409, "No track is published in this room yet; retry later")
+        try:
+            await self.media.ensure_room(room)
+            handle = await (await self.media.ready()).subscriber()
+        except JanusError as exc:
+            if owns:
+                await self.service.disconnect(room.sid, participant.sid, "left")
+            raise _error(502, 53000, "The media server is unavailable") from exc
+        viewer = WhepSession(self.media.new_id(), room.sid, participant.sid, grant.identity, handle, owns)
+        try:
+            sub = await handle.join(
+                room.sid, [SubscribeStream(feed=t.participant_sid, mid=t.mid) for t in tracks]
+            )
+        except JanusError as exc:
+            await _detach_quietly(handle)
+            if owns:
+                await self.service.disconnect(room.sid, participant.sid, "left")
+            raise _error(409, 20409, "The room's tracks are not available yet; retry later") from exc
+        viewer.streams = sub.streams
+        viewer.track_sids = frozenset(t.sid for t in tracks)
+        self.media.whep[viewer.id] = viewer
+        await self.media.apply_rules(viewer, participant)
+        return Response(
+            sub.offer_sdp,
+            status_code=201,
+            media_type=SDP,
+            headers={
+                "Location": f"/whep/{room_ref}/sessions/{viewer.id}",
+                "X-Participant-Sid": participant.sid,
+            },
+        )
+
+    async def whep_patch(self, room_ref: str, session_id: str, request: Request) -> Response:
+        grant = await self.grant(request, room_ref)
+        viewer = self.media.whep.get(session_id)
+        if viewer is None:
+            raise _error(404, 20404, "No such WHEP session")
+        self.session_grant_matches(grant, viewer)
+        content_type = _content_type(request)
+        text = (await request.body()).decode("utf-8", errors="replace")
+        if content_type == TRICKLE:
+            await viewer.handle.trickle(_candidates(text), completed="a=end-of-candidates" in text)
+            return Response(status_code=204)
+        if content_type != SDP:
+            raise _error(415, 20415, "PATCH needs Content-Type: application/sdp with the SDP answer")
+        try:
+            await viewer.handle.start(text)
+        except JanusError as exc:
+            raise _error(400, 53402, "The media server refused the answer") from exc
+        viewer.started = True
+        return Response(status_code=204)
+
+    async def whep_get(self, room_ref: str, session_id: str, request: Request) -> Response:
+        grant = await self.grant(request, room_ref)
+        viewer = self.media.whep.get(session_id)
+        if viewer is None:
+            raise _error(404, 20404, "No such WHEP session")
+        self.session_grant_matches(grant, viewer)
+        tracks = await self.service.store.room_tracks(viewer.room_sid)
+        return JSONResponse(
+            {
+                "participant_sid": viewer.participant_sid,
+                "tracks": sorted(viewer.track_sids),
+                "stale": self.media.viewer_is_stale(viewer, tracks),
+            }
+        )
+
+    async def whep_delete(self, room_ref: str, session_id: str, request: Request) -> Response:
+        grant = await self.grant(request, room_ref)
+        viewer = self.media.whep.get(session_id)
+        if viewer is None:
+            raise _error(404, 20404, "No such WHEP session")
+        self.session_grant_matches(grant, viewer)
+        await self.media.drop_viewer(viewer)
+        if viewer.owns_participant:
+            await self.service.disconnect(viewer.room_sid, viewer.participant_sid, "left")
+        return Response(status_code=200)
+
+
+def _new_name() -> str:
+    return str(uuid.uuid4())
+
+
+async def _detach_quietly(handle: object) -> None:
+    detach = getattr(handle, "detach", None)
+    if detach is None:
+        return
+    try:
+        await detach()
+    except JanusError:
+        logger.info("janus handle already gone")
+
+
+def media_router(api: MediaApi) -> APIRouter:
+    """The WHIP/WHEP routes (public, reached through the edge)."""
+    router = APIRouter()
+
+    @router.post("/whip/{room}")
+    async def whip_post(room: str, request: Request) -> Response:
+        return await api.whip_post(room, request)
+
+    @router.patch("/whip/{room}/sessions/{session_id}")
+    async def whip_patch(room: str, session_id: str, request: Request) -> Response:
+        return await api.whip_patch(room, session_id, request)
+
+    @router.delete("/whip/{room}/sessions/{session_id}")
+    async def whip_delete(room: str, session_id: str, request: Request) -> Response:
+        return await api.whip_delete(room, session_id, request)
+
+    @router.post("/whep/{room}")
+    async def whep_post(room: str, request: Request) -> Response:
+        return await api.whep_post(room, request)
+
+    @router.patch("/whep/{room}/sessions/{session_id}")
+    async def whep_patch(room: str, session_id: str, request: Request) -> Response:
+        return await api.whep_patch(room, session_id, request)
+
+    @router.get("/whep/{room}/sessions/{session_id}")
+    async def whep_get(room: str, session_id: str, request: Request) -> Response:
+        return await api.whep_get(room, session_id, request)
+
+    @router.delete("/whep/{room}/sessions/{session_id}")
+    async def whep_delete(room: str, session_id: str, request: Request) -> Response:
+        return await api.whep_delete(room, session_id, request)
+
+    return router

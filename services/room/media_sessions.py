@@ -1,0 +1,197 @@
+"""The media side of rooms: one Janus VideoRoom per room, and this process's WHIP/WHEP sessions.
+
+`JanusMedia` implements `service.MediaEffects` (create/destroy the Janus room, kick and hang up departed
+participants, apply subscribe rules as stream toggles) and keeps the registry of live sessions: Janus
+handles are objects of this process, so a session lives where its WHIP/WHEP POST was served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from libs.events.sids import ParticipantSid, RoomSid
+from libs.janus.client import JanusClient
+from libs.janus.errors import JanusError
+from libs.janus.handles import PublisherHandle, StreamInfo, StreamToggle, SubscriberHandle
+from services.room.domain import janus_codecs
+from services.room.records import ParticipantRecord, RoomRecord, TrackRecord
+from services.room.rules import include_all, is_subscribed
+from services.room.store import RoomStore
+
+logger = logging.getLogger(__name__)
+
+# Janus VideoRoom error codes we tolerate during cleanup.
+NO_SUCH_ROOM = 426
+ROOM_EXISTS = 427
+NO_SUCH_FEED = 428
+
+
+@dataclass
+class WhipSession:
+    id: str
+    room_sid: RoomSid
+    participant_sid: ParticipantSid
+    identity: str
+    handle: PublisherHandle
+
+
+@dataclass
+class WhepSession:
+    id: str
+    room_sid: RoomSid
+    participant_sid: ParticipantSid
+    identity: str
+    handle: SubscriberHandle
+    owns_participant: bool  # a viewer-only participant this session created
+    streams: tuple[StreamInfo, ...] = ()
+    track_sids: frozenset[str] = field(default_factory=frozenset)
+    started: bool = False
+
+
+class JanusMedia:
+    """Janus rooms and WHIP/WHEP sessions of this process (see module docstring)."""
+
+    def __init__(self, janus: JanusClient, store: RoomStore, *, publisher_bitrate: int = 1_000_000) -> None:
+        self.janus = janus
+        self.store = store
+        self.publisher_bitrate = publisher_bitrate
+        self.whip: dict[str, WhipSession] = {}
+        self.whep: dict[str, WhepSession] = {}
+        self._started = False
+        self._start_lock = asyncio.Lock()
+
+    async def ready(self) -> JanusClient:
+        """The Janus client, started on first use (Janus may come up after us)."""
+        if not self._started:
+            async with self._start_lock:
+                if not self._started:
+                    await self.janus.start()
+                    self._started = True
+        return self.janus
+
+    async def close(self) -> None:
+        if self._started:
+            await self.janus.close()
+
+    # ------------------------------------------------------------------ MediaEffects
+
+    async def room_opened(self, room: RoomRecord) -> None:
+        try:
+            await self.ensure_room(room)
+        except JanusError:
+            # Created lazily at the first join instead; the REST state is already true.
+            logger.warning("janus room not created at room creation", extra={"room_sid": room.sid})
+
+    async def ensure_room(self, room: RoomRecord) -> None:
+        janus = await self.ready()
+        video, audio = janus_codecs(room.spec)
+        try:
+            await janus.create_room(
+                room.sid,
+                publishers=room.spec.max_participants,
+                videocodec=video,
+                audiocodec=audio,
+                bitrate=self.publisher_bitrate,
+                secret=room.janus_secret,
+            )
+        except JanusError as exc:
+            if exc.code != ROOM_EXISTS:
+                raise
+
+    async def room_ended(self, room: RoomRecord) -> None:
+        for session in [s for s in self.whip.values() if s.room_sid == room.sid]:
+            await self._drop_whip(session, leave=False)
+        for viewer in [s for s in self.whep.values() if s.room_sid == room.sid]:
+            await self._drop_whep(viewer, leave=False)
+        try:
+            await (await self.ready()).destroy_room(room.sid, secret=room.janus_secret)
+        except JanusError as exc:
+            if exc.code != NO_SUCH_ROOM:
+                raise
+        logger.info("janus room destroyed", extra={"room_sid": room.sid})
+
+    async def participants_left(
+        self, room: RoomRecord, sids: Sequence[ParticipantSid], *, kick: bool
+    ) -> None:
+        for sid in sids:
+            if kick:
+                try:
+                    await (await self.ready()).kick(room.sid, sid, secret=room.janus_secret)
+                except JanusError as exc:
+                    if exc.code not in (NO_SUCH_ROOM, NO_SUCH_FEED):
+                        logger.warning("janus kick failed", extra={"participant_sid": sid, "code": exc.code})
+            for session in [s for s in self.whip.values() if s.participant_sid == sid]:
+                await self._drop_whip(session, leave=not kick)
+            for viewer in [s for s in self.whep.values() if s.participant_sid == sid]:
+                await self._drop_whep(viewer, leave=True)
+
+    async def subscribe_rules_changed(self, room: RoomRecord, participant: ParticipantRecord) -> None:
+        for viewer in [s for s in self.whep.values() if s.participant_sid == participant.sid]:
+            await self.apply_rules(viewer, participant)
+
+    # ------------------------------------------------------------------ WHEP helpers
+
+    async def apply_rules(self, viewer: WhepSession, participant: ParticipantRecord) -> None:
+        """Pause the subscription's streams the subscribe rules exclude, resume the others."""
+        rules = participant.subscribe_rules or include_all()
+        tracks = {(t.participant_sid, t.mid): t for t in await self.store.room_tracks(viewer.room_sid)}
+        publishers = await self.store.participants_by_sid(sorted({str(p) for p, _ in tracks}))
+        toggles: list[StreamToggle] = []
+        for stream in viewer.streams:
+            if stream.feed_id is None or stream.feed_mid is None:
+                continue
+            track = tracks.get((ParticipantSid(stream.feed_id), stream.feed_mid))
+            publisher = publishers.get(stream.feed_id)
+            if track is None or publisher is None:
+                continue
+            toggles.append(StreamToggle(stream.mid, is_subscribed(track.ref(publisher.identity), rules)))
+        if toggles:
+            await viewer.handle.configure(toggles)
+
+    def viewer_is_stale(self, viewer: WhepSession, tracks: Sequence[TrackRecord]) -> bool:
+        """True when the room's published tracks (of others) differ from what the subscription carries."""
+        others = frozenset(t.sid for t in tracks if t.participant_sid != viewer.participant_sid)
+        return others != viewer.track_sids
+
+    # ------------------------------------------------------------------ registry
+
+    def new_id(self) -> str:
+        return secrets.token_urlsafe(16)
+
+    def sessions(self) -> list[WhipSession | WhepSession]:
+        return [*self.whip.values(), *self.whep.values()]
+
+    def by_handle(self, session_id: int | None, handle_id: int | None) -> WhipSession | WhepSession | None:
+        for s in self.sessions():
+            if s.handle.handle_id == handle_id and s.handle.session_id == session_id:
+                return s
+        return None
+
+    def on_session(self, session_id: int | None) -> list[WhipSession | WhepSession]:
+        return [s for s in self.sessions() if s.handle.session_id == session_id]
+
+    async def _drop_whip(self, session: WhipSession, *, leave: bool) -> None:
+        self.whip.pop(session.id, None)
+        await _close(session.handle, leave=leave)
+
+    async def drop_viewer(self, viewer: WhepSession) -> None:
+        """End a WHEP session (leave + detach)."""
+        await self._drop_whep(viewer, leave=True)
+
+    async def _drop_whep(self, viewer: WhepSession, *, leave: bool) -> None:
+        self.whep.pop(viewer.id, None)
+        await _close(viewer.handle, leave=leave)
+
+
+async def _close(handle: PublisherHandle | SubscriberHandle, *, leave: bool) -> None:
+    """Leave (optional) and detach a handle; Janus may already have dropped it."""
+    try:
+        if leave:
+            await handle.leave()
+        await handle.detach()
+    except JanusError as exc:
+        logger.info("janus handle already gone", extra={"code": exc.code})
