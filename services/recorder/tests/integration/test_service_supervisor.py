@@ -239,8 +239,8 @@ async def test_rules_toggle_two_recordings_and_room_finalized(harness: Harness) 
     key = cams[0].object_key
     assert key is not None
     data = b"".join([c async for c in h.media.get_stream(key)])
-    with av.open(io.BytesIO(data)) as container:
-        frames = sum(1 for _ in container.decode(video=0))
+    with av.open(io.BytesIO(data), mode="r") as container:
+        frames = len(list(container.decode(video=0)))
     assert frames == 45
     assert not h.forwarder.active, "every forwarder was stopped"
     await owner.release()
