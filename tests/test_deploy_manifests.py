@@ -91,6 +91,8 @@ def test_compose_runs_each_service_from_the_one_image(service: str) -> None:
     assert f"{service.upper()}_PORT" in spec["healthcheck"]["test"][-1]
     assert "/readyz" in spec["healthcheck"]["test"][-1]
     assert spec["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    if service == "room":
+        assert spec["depends_on"]["janus"] == {"condition": "service_healthy"}
 
 
 def test_compose_infrastructure_matches_the_devstack() -> None:
