@@ -1,0 +1,304 @@
+"""Rooms with real media: aiortc peers (inside the media netns) join through WHIP/WHEP with Access Tokens.
+
+One scenario walks the whole life of a room: publish, REST state, a viewer decoding the publisher's colour,
+subscribe rules, a REST disconnect that stops the media, the empty-room timeout, and every room callback
+signed and in SequenceNumber order. Token refusals are checked separately.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from twilio.jwt.access_token import AccessToken
+from twilio.jwt.access_token.grants import VideoGrant
+from twilio.request_validator import RequestValidator
+
+from libs.testing.callbacks import serve_receiver
+from tests.e2e.conftest import Tenant, new_tenant
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+PEER_SCRIPT = REPO / "libs" / "testing" / "webrtc_peer.py"
+NETNS_ADDR = REPO / "deploy" / "devstack" / "netns-addr"
+PUBLISHER_IP, VIEWER_IP = "10.77.0.61", "10.77.0.62"
+COLOUR_RGB = (200, 40, 60)
+
+
+def token(tenant: Tenant, identity: str, room: str | None, ttl: int = 600) -> str:
+    grant = VideoGrant(room=room) if room else VideoGrant()
+    access = AccessToken(tenant.account_sid, tenant.api_key, tenant.api_secret, identity=identity, ttl=ttl)
+    access.add_grant(grant)
+    return str(access.to_jwt())
+
+
+class Peer:
+    """libs/testing/webrtc_peer.py inside netns `mixdown`, driven through JSON lines.
+
+    A reader task collects every output line, so `latest()` is the newest progress report, not a stale
+    buffered one.
+    """
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[dict[str, Any]] = []
+        self.arrived = asyncio.Event()
+        self.reader = asyncio.create_task(self._read_all())
+
+    @classmethod
+    async def start(cls, mode: str, address: str, seconds: float) -> Peer:
+        process = await asyncio.create_subprocess_exec(
+            "ip", "netns", "exec", "mixdown", sys.executable, str(PEER_SCRIPT), mode, address, str(seconds),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=REPO,
+        )  # fmt: skip
+        return cls(process)
+
+    async def _read_all(self) -> None:
+        assert self.process.stdout is not None
+        while line := await self.process.stdout.readline():
+            self.lines.append(json.loads(line))
+            self.arrived.set()
+
+    def latest(self) -> dict[str, Any]:
+        return self.lines[-1] if self.lines else {}
+
+    async def until(self, predicate: Callable[[dict[str, Any]], bool], wait: float = 20.0) -> dict[str, Any]:
+        """The first line (old or new) satisfying `predicate`."""
+        deadline = time.monotonic() + wait
+        seen = 0
+        while True:
+            for line in self.lines[seen:]:
+                if predicate(line):
+                    return line
+            seen = len(self.lines)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (self.reader.done() and seen == len(self.lines)):
+                raise AssertionError(f"peer never reached the expected state; last {self.latest()}")
+            self.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), remaining)
+
+    async def send(self, payload: dict[str, object]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write((json.dumps(payload) + "\n").encode())
+        await self.process.stdin.drain()
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
+        self.reader.cancel()
+
+
+@pytest.fixture
+def peer_addresses() -> Iterator[None]:
+    for ip in (PUBLISHER_IP, VIEWER_IP):
+        subprocess.run([str(NETNS_ADDR), "ADD", ip], check=True, capture_output=True)
+    yield
+    for ip in (PUBLISHER_IP, VIEWER_IP):
+        subprocess.run([str(NETNS_ADDR), "DEL", ip], check=False, capture_output=True)
+
+
+async def poll(check: Callable[[], Any], wait: float, what: str) -> Any:
+    """Call `check` until it returns something truthy (deadline `wait` s)."""
+    deadline = time.monotonic() + wait
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def test_publish_view_disconnect_timeout_and_signed_callbacks(
+    devstack: dict[str, str], peer_addresses: None
+) -> None:
+    tenant = new_tenant(devstack["MIXDOWN_URL"], f"rooms-media-{uuid.uuid4().hex[:6]}")
+    base = tenant.base_url
+    client = tenant.client()
+    name = f"media-{uuid.uuid4().hex[:8]}"
+    async with serve_receiver() as receiver, httpx.AsyncClient(base_url=base, timeout=20) as http:
+        receiver.on("/room-events")
+        room = client.video.v1.rooms.create(
+            unique_name=name, status_callback=receiver.url("/room-events"), empty_room_timeout=1
+        )
+        alice_token = token(tenant, "alice", name)
+        publisher = await Peer.start("publish", PUBLISHER_IP, 40)
+        viewer: Peer | None = None
+        try:
+            offer = (await publisher.until(lambda line: "offer" in line))["offer"]
+            started = time.monotonic()
+            whip = await http.post(
+                f"/whip/{name}?audio_track_name=mic&video_track_name=cam",
+                content=offer,
+                headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {alice_token}"},
+            )
+            assert whip.status_code == 201, whip.text
+            assert whip.headers["content-type"].startswith("application/sdp")
+            whip_location = whip.headers["location"]
+            assert whip_location.startswith(f"/whip/{name}/sessions/")
+            await publisher.send({"answer": whip.text})
+
+            alice = client.video.v1.rooms(room.sid).participants("alice").fetch()
+            assert alice.status == "connected" and alice.sid.startswith("PA")
+            tracks = client.video.v1.rooms(room.sid).participants(alice.sid).published_tracks.list()
+            assert sorted((t.kind, t.name) for t in tracks) == [("audio", "mic"), ("video", "cam")]
+            cam = client.video.v1.rooms(room.sid).participants("alice").published_tracks("cam").fetch()
+            assert cam.kind == "video" and cam.enabled is True
+
+            # A second client receives alice's tracks through WHEP and decodes her colour.
+            bob_token = token(tenant, "bob", None)  # no room in the grant: any room
+            viewer = await Peer.start("subscribe", VIEWER_IP, 20)
+            whep = await http.post(f"/whep/{name}", headers={"Authorization": f"Bearer {bob_token}"})
+            assert whep.status_code == 201, whep.text
+            whep_location = whep.headers["location"]
+            await viewer.send({"offer": whep.text})
+            answer = (await viewer.until(lambda line: "answer" in line))["answer"]
+            patched = await http.patch(
+                whep_location,
+                content=answer,
+                headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {bob_token}"},
+            )
+            assert patched.status_code == 204, patched.text
+            await viewer.until(lambda t: t.get("video_frames", 0) >= 1 and t.get("audio_frames", 0) >= 1)
+            join_to_media = time.monotonic() - started
+            flowing = await viewer.until(lambda t: t.get("video_frames", 0) >= 60)
+            print(f"alice's WHIP POST to bob's first decoded frame: {join_to_media:.2f} s")  # noqa: T201
+
+            bob = client.video.v1.rooms(room.sid).participants("bob").fetch()
+            subscribed = client.video.v1.rooms(room.sid).participants(bob.sid).subscribed_tracks.list()
+            assert sorted(t.name for t in subscribed) == ["cam", "mic"]
+            assert {t.publisher_sid for t in subscribed} == {alice.sid}
+            rules = (
+                client.video.v1.rooms(room.sid)
+                .participants(bob.sid)
+                .subscribe_rules.update(
+                    rules=[{"type": "include", "all": True}, {"type": "exclude", "kind": "video"}]
+                )
+            )
+            assert rules.rules[-1] == {"type": "exclude", "kind": "video"}
+            subscribed = client.video.v1.rooms(room.sid).participants(bob.sid).subscribed_tracks.list()
+            assert [t.name for t in subscribed] == ["mic"]
+            await asyncio.sleep(0.5)
+            paused_at = viewer.latest()["video_frames"]
+            await asyncio.sleep(1.5)
+            later = viewer.latest()
+            assert later["video_frames"] - paused_at <= 5, "video kept flowing after the exclude rule"
+            client.video.v1.rooms(room.sid).participants(bob.sid).subscribe_rules.update(
+                rules=[{"type": "include", "all": True}]
+            )
+            resumed = await viewer.until(lambda t: t.get("video_frames", 0) >= later["video_frames"] + 20)
+            assert resumed["video_frames"] > flowing["video_frames"]
+
+            # Disconnecting alice through REST kicks her from Janus: bob's frames stop.
+            kicked = client.video.v1.rooms(room.sid).participants(alice.sid).update(status="disconnected")
+            assert kicked.status == "disconnected"
+            assert client.video.v1.rooms(room.sid).participants(alice.sid).published_tracks.list() == []
+            await asyncio.sleep(1.0)
+            frozen = viewer.latest()["video_frames"]
+            await asyncio.sleep(1.5)
+            assert viewer.latest()["video_frames"] - frozen <= 3, "alice's media kept flowing"
+
+            ended_viewer = await http.delete(whep_location, headers={"Authorization": f"Bearer {bob_token}"})
+            assert ended_viewer.status_code == 200
+            gone = await http.delete(whip_location, headers={"Authorization": f"Bearer {alice_token}"})
+            assert gone.status_code == 404  # the REST disconnect already ended alice's session
+            final = await viewer.until(lambda line: "mean_rgb" in line, wait=40)
+            assert final["mean_rgb"] is not None
+            for got, want in zip(final["mean_rgb"], COLOUR_RGB, strict=True):
+                assert abs(got - want) < 25, final["mean_rgb"]
+        finally:
+            await publisher.stop()
+            if viewer is not None:
+                await viewer.stop()
+
+        assert client.video.v1.rooms(room.sid).participants.list() == []
+
+        # EmptyRoomTimeout=1: the room completes about a minute after bob left.
+        def room_ended() -> bool:
+            return bool(client.video.v1.rooms(room.sid).fetch().status == "completed")
+
+        await poll(room_ended, 100, "the empty-room timeout")
+
+        def callbacks_done() -> bool:
+            return any(c.form.get("StatusCallbackEvent") == "room-ended" for c in receiver.at("/room-events"))
+
+        await poll(callbacks_done, 30, "the room-ended callback")
+        calls = receiver.at("/room-events")
+        validator = RequestValidator(tenant.auth_token)
+        for call in calls:
+            assert validator.validate(call.url, call.form, call.headers["x-twilio-signature"]), call.form
+            assert call.form["RoomSid"] == room.sid and call.form["RoomName"] == name
+            assert call.form["AccountSid"] == tenant.account_sid
+        ordered = sorted(calls, key=lambda c: int(c.form["SequenceNumber"]))
+        numbers = [int(c.form["SequenceNumber"]) for c in ordered]
+        assert numbers == list(range(len(numbers))), numbers
+        events = [(c.form["StatusCallbackEvent"], c.form.get("ParticipantIdentity", "")) for c in ordered]
+        assert events[0] == ("room-created", "")
+        assert events[-1] == ("room-ended", "")
+        assert ("participant-connected", "alice") in events and ("participant-connected", "bob") in events
+        added = [e for e in events if e[0] == "track-added"]
+        removed = [e for e in events if e[0] == "track-removed"]
+        assert len(added) == 2 and len(removed) == 2
+        alice_out = events.index(("participant-disconnected", "alice"))
+        assert max(i for i, e in enumerate(events) if e[0] == "track-removed") < alice_out
+        assert events.index(("participant-disconnected", "bob")) < len(events) - 1
+        ended = ordered[-1].form
+        assert ended["RoomStatus"] == "completed" and int(ended["RoomDuration"]) >= 60
+
+
+async def test_tokens_are_checked(devstack: dict[str, str], tenant: Tenant) -> None:
+    client = tenant.client()
+    name = f"tokens-{uuid.uuid4().hex[:8]}"
+    room = client.video.v1.rooms.create(unique_name=name)
+    offer = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+    try:
+        async with httpx.AsyncClient(base_url=tenant.base_url, timeout=10) as http:
+
+            async def post(tok: str | None, path: str = f"/whip/{name}") -> httpx.Response:
+                headers = {"Content-Type": "application/sdp"}
+                if tok is not None:
+                    headers["Authorization"] = f"Bearer {tok}"
+                return await http.post(path, content=offer, headers=headers)
+
+            missing = await post(None)
+            assert missing.status_code == 401 and missing.json()["code"] == 20101
+            expired = AccessToken(
+                tenant.account_sid, tenant.api_key, tenant.api_secret, identity="eve",
+                nbf=int(time.time()) - 120, valid_until=int(time.time()) - 60,
+            )  # fmt: skip
+            expired.add_grant(VideoGrant(room=name))
+            late = await post(str(expired.to_jwt()))
+            assert late.status_code == 401 and late.json()["code"] == 20104
+            forged = AccessToken(tenant.account_sid, tenant.api_key, "x" * 40, identity="eve")
+            forged.add_grant(VideoGrant(room=name))
+            bad = await post(str(forged.to_jwt()))
+            assert bad.status_code == 401 and bad.json()["code"] == 20107
+            elsewhere = await post(token(tenant, "eve", "another-room"))
+            assert elsewhere.status_code == 403
+            viewer_offer = await http.post(
+                f"/whep/{name}",
+                content=offer,
+                headers={
+                    "Authorization": f"Bearer {token(tenant, 'eve', name)}",
+                    "Content-Type": "application/sdp",
+                },
+            )
+            assert viewer_offer.status_code == 415
+        assert client.video.v1.rooms(room.sid).participants.list() == []
+    finally:
+        client.video.v1.rooms(room.sid).update(status="completed")
