@@ -17,6 +17,7 @@ import logging
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -81,6 +82,11 @@ class Failure(Exception):  # noqa: N818  # an outcome, not a bug
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class RenderAborted(Exception):  # noqa: N818  # an outcome, not a bug
+    """Raised inside the render thread (through its progress callback) to stop a render nobody wants:
+    the lease was lost or the service is stopping."""
 
 
 def default_instance_id(port: int) -> str:
@@ -168,6 +174,7 @@ class JobRunner:
         heads = await self._store.queue_heads(
             timedelta(seconds=self._settings.recordings_wait_s),
             timedelta(seconds=self._settings.room_settle_s),
+            depth=max(1, self._settings.workers),  # concurrent loops of this instance may skip a head
         )
         for head in fair_order(heads):
             claim = await self._store.try_claim(head.composition_sid, self._owner, self._lease)
@@ -252,12 +259,12 @@ class JobRunner:
             codec=recording.codec,
         )
 
-    async def _keep_lease(self, claim: Claim, lost: asyncio.Event) -> None:
+    async def _keep_lease(self, claim: Claim, lost: threading.Event) -> None:
         while True:
             await asyncio.sleep(self._settings.lease_seconds / 3)
             try:
                 if not await self._store.renew(claim.lease_id, self._lease):
-                    lost.set()
+                    lost.set()  # the render thread stops at its next progress report
                     return
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 logger.warning("lease renewal failed", extra={"error": type(exc).__name__})
@@ -297,11 +304,14 @@ class JobRunner:
             allow_hd=True,  # the API already enforced the account's limit
         )
         workdir = Path(tempfile.mkdtemp(prefix=f"mixdown-{comp.sid}-", dir=self._settings.work_dir))
-        lost = asyncio.Event()
+        lost = threading.Event()
+        stopping = threading.Event()
         fractions: asyncio.Queue[float] = asyncio.Queue()
         loop = asyncio.get_running_loop()
 
         def on_progress(fraction: float) -> None:  # called from the render thread
+            if lost.is_set() or stopping.is_set():
+                raise RenderAborted("render no longer wanted")
             loop.call_soon_threadsafe(fractions.put_nowait, fraction)
 
         keeper = asyncio.create_task(self._keep_lease(claim, lost))
@@ -309,14 +319,21 @@ class JobRunner:
         try:
             sources = await self._sources(comp, workdir)
             out_path = workdir / f"{comp.sid}.{spec.format}"
-            result: CompositionResult = await asyncio.to_thread(
-                render.compose,
-                job,
-                sources,
-                out_path,
-                workers=self._settings.render_processes or None,
-                progress=on_progress,
-            )
+            try:
+                result: CompositionResult = await asyncio.to_thread(
+                    render.compose,
+                    job,
+                    sources,
+                    out_path,
+                    workers=self._settings.render_processes or None,
+                    progress=on_progress,
+                )
+            except RenderAborted:
+                if not lost.is_set():
+                    raise
+            except asyncio.CancelledError:
+                stopping.set()  # the thread cannot be cancelled: make it stop at its next progress report
+                raise
             await asyncio.sleep(0)  # let the last progress values reach the pump
             pump.cancel()
             if lost.is_set():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -149,7 +150,11 @@ async def ended_room_with_recordings(
 
 
 def runner(
-    store: CompositionStore, objects: InMemoryObjectStore, owner: str = "it-1", **settings: object
+    store: CompositionStore,
+    objects: InMemoryObjectStore,
+    owner: str = "it-1",
+    registry: CollectorRegistry | None = None,
+    **settings: object,
 ) -> JobRunner:
     values: dict[str, object] = {
         "lease_seconds": 30,
@@ -161,7 +166,7 @@ def runner(
     return JobRunner(
         store,
         objects,
-        CompositorMetrics(CollectorRegistry()),
+        CompositorMetrics(registry or CollectorRegistry()),
         WorkerSettings.model_validate(values),
         owner,
         now,
@@ -275,7 +280,7 @@ async def test_concurrent_workers_of_one_busy_account_all_get_work(store: Compos
         await handlers.on_event(requested(account, room), store, now, noop)
     workers = [runner(store, objects, f"it-{i}", workers=3) for i in range(3)]
     claims = await asyncio.gather(*(w.claim_next() for w in workers))
-    assert all(c is not None for c in claims)
+    assert [c is not None for c in claims] == [True, True, True]
     assert len({c.composition.sid for c in claims if c is not None}) == 3
 
 
@@ -407,3 +412,41 @@ async def test_deleting_cancels_the_job_and_purge_removes_old_metadata(store: Co
     assert await store.mark_deleted(AccountSid.new(), request.composition_sid, now()) is None  # other account
     assert await store.purge_deleted(now() - timedelta(days=30)) == []
     assert await store.get(account, request.composition_sid) is None
+
+
+@pytest.mark.media
+async def test_a_worker_that_lost_its_lease_stops_and_publishes_nothing(
+    store: CompositionStore, tmp_path: Path
+) -> None:
+    objects = InMemoryObjectStore()
+    account = AccountSid.new()
+    video = write_video(tmp_path / "v.mkv", [(0, 20, "red", 320, 240)])
+    await objects.put_file("recordings/long.mkv", video, "video/x-matroska")
+    room = await ended_room_with_recordings(store, account, {"video": "recordings/long.mkv"})
+    request = requested(account, room)
+    await handlers.on_event(request, store, now, noop)
+    registry = CollectorRegistry()
+    worker = runner(store, objects, registry=registry, lease_seconds=0.3)
+    claim = await worker.claim_next()
+    assert claim is not None
+    task = asyncio.create_task(worker.process(claim))
+
+    async def processing() -> None:
+        while True:
+            comp = await store.get(account, request.composition_sid)
+            if comp is not None and comp.status == "processing":
+                return
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(processing(), 10)
+    # Another instance takes the job over (as after an expired lease).
+    await store.pool.execute(f"UPDATE {store.schema}.jobs SET lease_id = gen_random_uuid()")  # noqa: S608
+    started = time.monotonic()
+    await asyncio.wait_for(task, 30)
+    assert time.monotonic() - started < 10  # stopped early, not after a full render
+    assert registry.get_sample_value("compositor_jobs_total", {"outcome": "lost_lease"}) == 1
+    comp = await store.get(account, request.composition_sid)
+    assert comp is not None
+    assert comp.status == "processing"  # still the new holder's to finish
+    assert "composition-available" not in await outbox_types(store, request.composition_sid)
+    assert await objects.list("compositions/") == []
