@@ -493,5 +493,7 @@ async def test_killed_recorder_completes_the_recording(
     duration, freq = audio_facts(await download(tenant, first["sid"]))
     assert abs(freq - 440) < 10
     missing = killed_at - (first["offset"] / 1000 + duration)
+    gap = second["offset"] / 1000 - killed_at
+    print(f"kill -9: {missing:.2f} s lost before the kill, new capture {gap:.2f} s after it")  # noqa: T201
     assert missing <= 2.5, f"{missing:.2f} s lost before the kill"
     assert second["offset"] / 1000 > killed_at
