@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import shutil
 import socket
 import tempfile
@@ -145,8 +146,17 @@ class JobRunner:
         """New work may be claimable (called by the consumer's handlers)."""
         self._wake.set()
 
+    @property
+    def work_root(self) -> Path:
+        """This instance's scratch directory (one per instance name, so a restart can clear it safely)."""
+        base = Path(self._settings.work_dir or tempfile.gettempdir())
+        return base / ("mixdown-compositor-" + re.sub(r"[^A-Za-z0-9_.-]", "_", self._owner))
+
     async def run(self) -> None:
-        """Expire this instance's stale leases, then run the worker loops until cancelled."""
+        """Clear what a killed predecessor left on disk, expire its leases, then run the worker loops
+        until cancelled."""
+        await asyncio.to_thread(shutil.rmtree, self.work_root, True)
+        await asyncio.to_thread(self.work_root.mkdir, parents=True, exist_ok=True)
         expired = await self._store.expire_leases_of(self._owner)
         if expired:
             logger.info("stale leases of this instance expired", extra={"jobs": expired})
@@ -303,7 +313,8 @@ class JobRunner:
             trim=spec.trim,
             allow_hd=True,  # the API already enforced the account's limit
         )
-        workdir = Path(tempfile.mkdtemp(prefix=f"mixdown-{comp.sid}-", dir=self._settings.work_dir))
+        await asyncio.to_thread(self.work_root.mkdir, parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix=f"{comp.sid}-", dir=self.work_root))
         lost = threading.Event()
         stopping = threading.Event()
         fractions: asyncio.Queue[float] = asyncio.Queue()

@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -568,6 +570,9 @@ async def test_killed_compositor_loses_nothing(
     finally:
         await conn.close()
     assert attempts == 2  # the job really was interrupted and taken up again
+    port = devstack.get("COMPOSITOR_PORT", "8103")
+    scratch = Path(tempfile.gettempdir()) / f"mixdown-compositor-{socket.gethostname()}_{port}"
+    assert list(scratch.iterdir()) == []  # the restarted instance cleared what the killed one left
     objects = await _store(devstack).list(f"compositions/{tenant.account_sid}/{comp.sid}")
     assert [o.key for o in objects] == [f"compositions/{tenant.account_sid}/{comp.sid}.mp4"]
     assert tenant.client().video.v1.compositions(comp.sid).delete() is True

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -48,6 +49,7 @@ pytestmark = pytest.mark.integration
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 GRID = {"grid": {"video_sources": ["*"]}}
+WORK_DIR = Path(tempfile.gettempdir()) / "compositor-it"
 
 
 def now() -> datetime:
@@ -157,6 +159,7 @@ def runner(
     **settings: object,
 ) -> JobRunner:
     values: dict[str, object] = {
+        "work_dir": str(WORK_DIR),
         "lease_seconds": 30,
         "render_processes": 1,
         "recordings_wait_s": 600,
@@ -368,6 +371,7 @@ async def test_worker_renders_and_publishes_once(store: CompositionStore, tmp_pa
     decoded = decode_output(out)
     assert decoded.video_codec == "h264"
     assert decoded.audio_codec == "aac"
+    assert list(worker.work_root.iterdir()) == []  # scratch files removed
     luma = int(decoded.frames[len(decoded.frames) // 2][1][120, 160])
     assert 60 < luma < 100  # red luma (81) fills the single grid cell
 
