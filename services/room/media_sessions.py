@@ -12,6 +12,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from libs.events.sids import ParticipantSid, RoomSid
 from libs.janus.client import JanusClient
@@ -132,6 +133,24 @@ class JanusMedia:
     async def subscribe_rules_changed(self, room: RoomRecord, participant: ParticipantRecord) -> None:
         for viewer in [s for s in self.whep.values() if s.participant_sid == participant.sid]:
             await self.apply_rules(viewer, participant)
+
+    async def orphans(self, before: datetime) -> list[tuple[RoomSid, ParticipantSid]]:
+        """Participants the database calls connected but that have no session in this process and are not
+        publishing in Janus: their WHIP/WHEP sessions belonged to an earlier process of this service.
+        Only participants that joined before `before` (this process's start) are considered.
+        (Media sessions live in one room-service process; see docs/rooms.md.)"""
+        janus = await self.ready()
+        found: list[tuple[RoomSid, ParticipantSid]] = []
+        local = {s.participant_sid for s in self.sessions()}
+        for room_sid, participants in (await self.store.connected_by_room(before)).items():
+            try:
+                in_janus = {p.id for p in await janus.list_participants(room_sid)}
+            except JanusError as exc:
+                if exc.code != NO_SUCH_ROOM:
+                    raise
+                in_janus = set()
+            found.extend((room_sid, p) for p in participants if p not in local and p not in in_janus)
+        return found
 
     # ------------------------------------------------------------------ WHEP helpers
 

@@ -395,6 +395,19 @@ class RoomStore:
         )
         return [_track(r) for r in rows]
 
+    async def connected_by_room(self, before: datetime) -> dict[RoomSid, list[ParticipantSid]]:
+        """Participants connected before `before` in every in-progress room (start-up reconciliation)."""
+        rows = await self._pool.fetch(
+            f"SELECT p.room_sid, p.sid FROM {self._s}.participants p JOIN {self._s}.rooms r "  # noqa: S608
+            "ON r.sid = p.room_sid WHERE r.status = 'in-progress' AND p.status = 'connected' "
+            "AND p.start_time < $1",
+            before,
+        )
+        found: dict[RoomSid, list[ParticipantSid]] = {}
+        for row in rows:
+            found.setdefault(RoomSid(row["room_sid"]), []).append(ParticipantSid(row["sid"]))
+        return found
+
     async def stats(self) -> dict[str, Any]:
         row = await self._pool.fetchrow(
             f"SELECT (SELECT count(*) FROM {self._s}.rooms WHERE status='in-progress') AS rooms, "  # noqa: S608

@@ -75,6 +75,19 @@ async def setup(ctx: ServiceContext) -> None:
     async def timers(stop: asyncio.Event) -> None:
         await run_timers(service, settings.timer_interval, stop)
 
+    started = utcnow()
+
+    async def reconcile(stop: asyncio.Event) -> None:
+        # Participants whose sessions died with an earlier process (and whose Janus "leaving" event was
+        # lost while no process listened) are disconnected once at start.
+        try:
+            for room_sid, participant_sid in await media.orphans(started):
+                await service.disconnect(room_sid, participant_sid, "left")
+        except Exception:  # Janus or Postgres down at start: the next start retries
+            logger.exception("start-up reconciliation failed")
+        await stop.wait()  # a finished task would stop the service
+
+    ctx.runner.add_task("room-reconcile", reconcile)
     # The Janus long poll would log every request at INFO.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     ctx.runner.add_task("room-timers", timers)
