@@ -19,7 +19,7 @@ from libs.twilio.errors import TwilioError, not_found
 from libs.twilio.forms import Form
 from libs.twilio.paging import PageRequest, encode_token, page_body
 from libs.twilio.urls import public_base_url
-from services.recorder.domain import RECORDING_STATUSES, Recording, RecordingStatus
+from services.recorder.domain import RECORDING_STATUSES, Recording, RecordingSettings, RecordingStatus
 from services.recorder.store import RecorderStore, RecordingFilter
 
 if TYPE_CHECKING:
@@ -61,6 +61,48 @@ def recording_resource(rec: Recording, base_url: str, *, room_scoped: bool = Fal
         body["status_callback"] = rec.status_callback
         body["status_callback_method"] = rec.status_callback_method
     return body
+
+
+def settings_resource(account_sid: str, s: RecordingSettings, base_url: str) -> dict[str, Any]:
+    """The Twilio JSON of ``/v1/RecordingSettings/Default``."""
+    return {
+        "account_sid": account_sid,
+        "friendly_name": s.friendly_name,
+        "aws_credentials_sid": s.aws_credentials_sid,
+        "aws_s3_url": s.aws_s3_url,
+        "aws_storage_enabled": s.aws_storage_enabled,
+        "encryption_key_sid": s.encryption_key_sid,
+        "encryption_enabled": s.encryption_enabled,
+        "url": f"{base_url}/v1/RecordingSettings/Default",
+    }
+
+
+def _credential_sid(form: Form, name: str) -> str | None:
+    value = form.raw(name) or None
+    if value is not None and not (len(value) == 34 and value.startswith("CR")):
+        raise TwilioError(400, PARAM_CODE, f"{name} must be a Credential SID (CR...)")
+    return value
+
+
+async def _read_settings(request: Request) -> RecordingSettings:
+    """Validate a POST; external storage and encryption are refused (not implemented here)."""
+    form = await Form.from_request(request)
+    name = form.str("FriendlyName", PARAM_CODE, required=True)
+    settings = RecordingSettings(
+        friendly_name=name,
+        aws_credentials_sid=_credential_sid(form, "AwsCredentialsSid"),
+        aws_s3_url=form.uri("AwsS3Url", PARAM_CODE) or None,
+        aws_storage_enabled=form.bool("AwsStorageEnabled", PARAM_CODE, default=False),
+        encryption_key_sid=_credential_sid(form, "EncryptionKeySid"),
+        encryption_enabled=form.bool("EncryptionEnabled", PARAM_CODE, default=False),
+    )
+    if settings.aws_storage_enabled:
+        raise TwilioError(
+            400, PARAM_CODE, "External S3 storage of recordings is not supported by this server"
+        )
+    if settings.encryption_enabled:
+        raise TwilioError(400, PARAM_CODE, "Encrypted recordings are not supported by this server")
+    return settings
 
 
 def _status(query: Form) -> RecordingStatus | None:
@@ -191,5 +233,18 @@ def create_router(ctx: ServiceContext) -> APIRouter:
     @router.get("/v1/Rooms/{room_sid}/Recordings/{sid}/Media")
     async def room_recording_media(room_sid: str, sid: str, request: Request, principal: Caller) -> Response:
         return await media(request, principal, sid, room_sid)
+
+    @router.get("/v1/RecordingSettings/Default")
+    async def fetch_settings(request: Request, principal: Caller) -> Response:
+        current = await store.settings(principal.account_sid)
+        base = public_base_url(request, default_base)
+        return JSONResponse(settings_resource(principal.account_sid, current, base))
+
+    @router.post("/v1/RecordingSettings/Default")
+    async def save_settings(request: Request, principal: Caller) -> Response:
+        wanted = await _read_settings(request)
+        await store.save_settings(principal.account_sid, wanted, utcnow())
+        base = public_base_url(request, default_base)
+        return JSONResponse(settings_resource(principal.account_sid, wanted, base))
 
     return router

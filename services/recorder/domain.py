@@ -126,6 +126,18 @@ class Recording:
 
 
 @dataclass(frozen=True)
+class RecordingSettings:
+    """An account's ``/v1/RecordingSettings/Default`` (the defaults when never set)."""
+
+    friendly_name: str | None = None
+    aws_credentials_sid: str | None = None
+    aws_s3_url: str | None = None
+    aws_storage_enabled: bool = False
+    encryption_key_sid: str | None = None
+    encryption_enabled: bool = False
+
+
+@dataclass(frozen=True)
 class Plan:
     """What to change: tracks to start recording, open recordings to stop."""
 

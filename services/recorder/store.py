@@ -21,7 +21,7 @@ from libs.events.base import Event, HttpMethod
 from libs.events.models import Container, MediaKind, RoomType
 from libs.events.sids import AccountSid, ParticipantSid, RecordingSid, RoomSid, TrackSid
 from libs.rooms.rules import Rule, TrackKind
-from services.recorder.domain import Recording, RecordingStatus, RoomView, TrackView
+from services.recorder.domain import Recording, RecordingSettings, RecordingStatus, RoomView, TrackView
 
 _REC_COLUMNS = (
     "sid, account_sid, room_sid, room_name, room_type, participant_sid, participant_identity, source_sid, "
@@ -447,6 +447,41 @@ class RecorderStore:
                 return False
             await add_event(conn, self.schema, fact)
             return True
+
+    async def settings(self, account_sid: AccountSid) -> RecordingSettings:
+        row = await self.pool.fetchrow(
+            f"SELECT * FROM {self.schema}.recording_settings WHERE account_sid = $1",  # noqa: S608
+            account_sid,
+        )
+        if row is None:
+            return RecordingSettings()
+        return RecordingSettings(
+            friendly_name=row["friendly_name"],
+            aws_credentials_sid=row["aws_credentials_sid"],
+            aws_s3_url=row["aws_s3_url"],
+            aws_storage_enabled=row["aws_storage_enabled"],
+            encryption_key_sid=row["encryption_key_sid"],
+            encryption_enabled=row["encryption_enabled"],
+        )
+
+    async def save_settings(self, account_sid: AccountSid, s: RecordingSettings, now: datetime) -> None:
+        await self.pool.execute(
+            f"INSERT INTO {self.schema}.recording_settings (account_sid, friendly_name, "  # noqa: S608
+            "aws_credentials_sid, aws_s3_url, aws_storage_enabled, encryption_key_sid, encryption_enabled, "
+            "date_updated) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (account_sid) DO UPDATE SET "
+            "friendly_name = EXCLUDED.friendly_name, aws_credentials_sid = EXCLUDED.aws_credentials_sid, "
+            "aws_s3_url = EXCLUDED.aws_s3_url, aws_storage_enabled = EXCLUDED.aws_storage_enabled, "
+            "encryption_key_sid = EXCLUDED.encryption_key_sid, "
+            "encryption_enabled = EXCLUDED.encryption_enabled, date_updated = EXCLUDED.date_updated",
+            account_sid,
+            s.friendly_name,
+            s.aws_credentials_sid,
+            s.aws_s3_url,
+            s.aws_storage_enabled,
+            s.encryption_key_sid,
+            s.encryption_enabled,
+            now,
+        )
 
     async def purge_deleted(self, before: datetime) -> int:
         """Drop the metadata of recordings deleted before ``before`` (kept 30 days)."""

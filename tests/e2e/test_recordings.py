@@ -497,3 +497,18 @@ async def test_killed_recorder_completes_the_recording(
     print(f"kill -9: {missing:.2f} s lost before the kill, new capture {gap:.2f} s after it")  # noqa: T201
     assert missing <= 2.5, f"{missing:.2f} s lost before the kill"
     assert second["offset"] / 1000 > killed_at
+
+
+async def test_recording_settings(tenant: Tenant) -> None:
+    client = tenant.client()
+    settings = client.video.v1.recording_settings().fetch()
+    assert settings.encryption_enabled is False and settings.aws_storage_enabled is False
+    saved = client.video.v1.recording_settings().create(friendly_name="e2e settings")
+    assert saved.friendly_name == "e2e settings"
+    assert client.video.v1.recording_settings().fetch().friendly_name == "e2e settings"
+    async with httpx.AsyncClient(auth=auth(tenant), timeout=10) as http:
+        refused = await http.post(
+            f"{tenant.base_url}/v1/RecordingSettings/Default",
+            data={"FriendlyName": "x", "EncryptionEnabled": "true", "EncryptionKeySid": "CR" + "0" * 32},
+        )
+    assert refused.status_code == 400 and "not supported" in refused.json()["message"]

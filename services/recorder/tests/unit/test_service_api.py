@@ -9,8 +9,15 @@ import pytest
 from libs.events.sids import AccountSid, ParticipantSid, RecordingSid, RoomSid, TrackSid
 from libs.rooms.rules import Rule
 from libs.twilio.openapi import validate_resource
-from services.recorder.api import recording_resource
-from services.recorder.domain import MediaOutcome, RoomView, TrackView, complete, new_recording
+from services.recorder.api import recording_resource, settings_resource
+from services.recorder.domain import (
+    MediaOutcome,
+    RecordingSettings,
+    RoomView,
+    TrackView,
+    complete,
+    new_recording,
+)
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 ROOM = RoomView(
@@ -40,3 +47,12 @@ def test_room_resource_matches_spec() -> None:
     assert body["room_sid"] == ROOM.room_sid
     assert body["links"]["media"].endswith(f"/v1/Rooms/{ROOM.room_sid}/Recordings/{rec.sid}/Media")
     assert body["date_created"] == "2026-11-21T12:00:00Z"
+
+
+def test_settings_resource_matches_spec() -> None:
+    account = AccountSid.new()
+    for s in (RecordingSettings(), RecordingSettings(friendly_name="mine")):
+        body = settings_resource(account, s, "https://api.example")
+        validate_resource("video.v1.recording_settings", body, require_all=True, forbid_extra=True)
+        assert body["url"] == "https://api.example/v1/RecordingSettings/Default"
+        assert body["encryption_enabled"] is False
