@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 
 from fastapi import APIRouter, Request, Response
@@ -21,6 +22,7 @@ from libs.janus.events import (
     HungUp,
     JanusEvent,
     JanusEventFormatError,
+    MediaReceiving,
     ParticipantLeft,
     SessionEnded,
     StreamsPublished,
@@ -28,6 +30,7 @@ from libs.janus.events import (
     parse_events,
 )
 from services.room.media_sessions import JanusMedia, WhepSession, WhipSession
+from services.room.metrics import RoomMetrics
 from services.room.service import NewTrack, RoomService
 
 logger = logging.getLogger(__name__)
@@ -40,9 +43,10 @@ def _ids(room: str, participant: str) -> tuple[RoomSid, ParticipantSid] | None:
 
 
 class JanusIngest:
-    def __init__(self, service: RoomService, media: JanusMedia) -> None:
+    def __init__(self, service: RoomService, media: JanusMedia, metrics: RoomMetrics | None = None) -> None:
         self.service = service
         self.media = media
+        self.metrics = metrics
 
     async def handle(self, event: JanusEvent) -> None:
         """Apply one Janus event to the room state (see module docstring)."""
@@ -66,6 +70,12 @@ class JanusIngest:
             session = self.media.by_handle(event.meta.session_id, event.meta.handle_id)
             if session is not None:
                 await self.handle_gone(session)
+        elif isinstance(event, MediaReceiving):
+            session = self.media.by_handle(event.meta.session_id, event.meta.handle_id)
+            if isinstance(session, WhipSession) and event.receiving and not session.media_seen:
+                session.media_seen = True
+                if self.metrics is not None:
+                    self.metrics.join_to_media_seconds.observe(time.monotonic() - session.started)
         elif isinstance(event, SessionEnded):
             for session in self.media.on_session(event.meta.session_id):
                 await self.handle_gone(session)

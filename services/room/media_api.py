@@ -15,7 +15,6 @@ from datetime import datetime
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry, Histogram
 
 from libs.auth.access_token import VideoGrant, verify_access_token
 from libs.auth.errors import AccessTokenError
@@ -28,6 +27,7 @@ from libs.twilio.errors import TwilioError
 from services.room import domain
 from services.room.lifecycle import validate_identity
 from services.room.media_sessions import JanusMedia, WhepSession, WhipSession
+from services.room.metrics import RoomMetrics
 from services.room.records import RoomRecord
 from services.room.sdp import SdpError, parse_sdp
 from services.room.service import NewTrack, RoomService
@@ -79,7 +79,7 @@ class MediaApi:
         service: RoomService,
         media: JanusMedia,
         identity: IdentityStore,
-        registry: CollectorRegistry,
+        metrics: RoomMetrics,
         *,
         ad_hoc_rooms: bool,
     ) -> None:
@@ -87,12 +87,7 @@ class MediaApi:
         self.media = media
         self.identity = identity
         self.ad_hoc_rooms = ad_hoc_rooms
-        self.join_seconds = Histogram(
-            "room_whip_join_seconds",
-            "WHIP POST handling time (token check to SDP answer)",
-            registry=registry,
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-        )
+        self.metrics = metrics
 
     async def grant(self, request: Request, room_ref: str) -> VideoGrant:
         try:
@@ -162,7 +157,7 @@ class MediaApi:
         except JanusError as exc:
             await self.service.disconnect(room.sid, participant.sid, "left")
             raise _error(502, 53000, "The media server is unavailable") from exc
-        session = WhipSession(participant.sid, room.sid, participant.sid, grant.identity, handle)
+        session = WhipSession(participant.sid, room.sid, participant.sid, grant.identity, handle, started)
         self.media.whip[session.id] = session
         try:
             await handle.join(room.sid, participant_id=participant.sid, display=grant.identity)
@@ -182,7 +177,8 @@ class MediaApi:
             participant.sid,
             [NewTrack(name, track.kind, track.mid, codecs.get(track.mid)) for track, name in named],
         )
-        self.join_seconds.observe(time.monotonic() - started)
+        self.metrics.whip_post_seconds.observe(time.monotonic() - started)
+        self.metrics.media_sessions.labels("whip").inc()
         location = f"/whip/{room_ref}/sessions/{session.id}"
         return Response(
             answer.answer_sdp,
@@ -258,6 +254,7 @@ class MediaApi:
         viewer.streams = sub.streams
         viewer.track_sids = frozenset(t.sid for t in tracks)
         self.media.whep[viewer.id] = viewer
+        self.metrics.media_sessions.labels("whep").inc()
         await self.media.apply_rules(viewer, participant)
         return Response(
             sub.offer_sdp,

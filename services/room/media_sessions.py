@@ -38,6 +38,8 @@ class WhipSession:
     participant_sid: ParticipantSid
     identity: str
     handle: PublisherHandle
+    started: float = 0.0  # time.monotonic() when the WHIP POST arrived
+    media_seen: bool = False
 
 
 @dataclass

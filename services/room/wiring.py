@@ -18,6 +18,7 @@ from libs.twilio.dates import utcnow
 from services.room.janus_ingest import JanusIngest, ingest_router
 from services.room.media_api import MediaApi, media_router
 from services.room.media_sessions import JanusMedia
+from services.room.metrics import RoomMetrics
 from services.room.service import RoomService
 from services.room.settings import Settings
 from services.room.store import RoomStore
@@ -55,8 +56,9 @@ def build_room_side(ctx: ServiceContext) -> tuple[RoomService, list[APIRouter]]:
     media = JanusMedia(janus, store, publisher_bitrate=settings.publisher_bitrate)
     media_holder.append(media)
     service = RoomService(store, media, utcnow)
-    ingest = JanusIngest(service, media)
-    media_api = MediaApi(service, media, ctx.identity, ctx.registry, ad_hoc_rooms=settings.ad_hoc_rooms)
+    metrics = RoomMetrics.create(ctx.registry)
+    ingest = JanusIngest(service, media, metrics)
+    media_api = MediaApi(service, media, ctx.identity, metrics, ad_hoc_rooms=settings.ad_hoc_rooms)
     routers = [
         media_router(media_api),
         ingest_router(ingest),
