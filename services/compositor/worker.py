@@ -43,6 +43,7 @@ from services.compositor.domain import (
     CODE_INTERNAL,
     CODE_NO_SOURCES,
     CODE_RECORDINGS_DELETED,
+    CODE_TOO_LARGE,
     Composition,
     fair_order,
     media_key,
@@ -70,6 +71,7 @@ class WorkerSettings(BaseSettings):
     poll_interval_s: float = 2.0
     max_attempts: int = 3
     recordings_wait_s: float = 600.0  # a job waits this long at most for its room to end
+    max_input_bytes: int = 40 * 1024**3  # combined size of the sources (Twilio's documented 40 GB)
     room_settle_s: float = 5.0  # without RoomRecordingsFinalized: wait this long after the room's end
     retention_days: int = 30  # metadata of deleted compositions
     work_dir: str | None = None
@@ -245,6 +247,8 @@ class JobRunner:
             if counts.get("deleted"):
                 raise Failure(CODE_RECORDINGS_DELETED, "the room's recordings were deleted")
             raise Failure(CODE_NO_SOURCES, "the room has no completed recordings")
+        if sum(r.size_bytes for r in recordings) > self._settings.max_input_bytes:
+            raise Failure(CODE_TOO_LARGE, "the combined size of the room's recordings exceeds the limit")
         return [await self._download(r, workdir) for r in recordings]
 
     async def _download(self, recording: Recording, workdir: Path) -> SourceTrack:

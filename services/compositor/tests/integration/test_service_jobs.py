@@ -384,11 +384,12 @@ async def test_worker_failures_carry_twilio_codes(store: CompositionStore) -> No
     created, ended = room_events(account, empty)
     await handlers.on_event(created, store, now, noop)
     await handlers.on_event(ended, store, now, noop)
+    big = await ended_room_with_recordings(store, account, {"audio": "recordings/big.mka"})
     outcomes = {}
-    for room in (missing, empty):
+    for room in (missing, empty, big):
         request = requested(account, room)
         await handlers.on_event(request, store, now, noop)
-        worker = runner(store, objects)
+        worker = runner(store, objects, max_input_bytes=0 if room == big else 10**9)
         claim = await worker.claim_next()
         assert claim is not None
         await worker.process(claim)
@@ -401,7 +402,7 @@ async def test_worker_failures_carry_twilio_codes(store: CompositionStore) -> No
         )
         outcomes[room] = code
         assert (await outbox_types(store, request.composition_sid))[-1] == "composition-failed"
-    assert outcomes == {missing: 53628, empty: 53630}
+    assert outcomes == {missing: 53628, empty: 53630, big: 53633}
 
 
 async def test_deleting_cancels_the_job_and_purge_removes_old_metadata(store: CompositionStore) -> None:
