@@ -45,6 +45,7 @@ from libs.janus.handles import JanusMessage
 from libs.rooms.janus_secret import janus_room_secret
 from libs.testing.callbacks import Receiver, serve_receiver
 from libs.twilio.openapi import validate_resource
+from services.recorder.tests.media.synthetic import BAND_ROWS, BG_RGB, read_frame_number
 from tests.e2e.conftest import Tenant, new_tenant
 
 pytestmark = pytest.mark.e2e
@@ -55,6 +56,51 @@ NETNS_ADDR = REPO / "deploy" / "devstack" / "netns-addr"
 DEVSTACK = REPO / "deploy" / "devstack" / "devstack"
 PID_FILE = REPO / "var" / "run" / "recorder.pid"
 RED = (200, 40, 60)
+
+# A publisher whose video frames carry their number as a bar code (services/recorder/tests/media/synthetic.py)
+# over a blue background, plus the usual tone; written to a temporary file and run inside the netns.
+NUMBERED_PEER = f"""
+import asyncio, fractions, sys, time
+sys.path.insert(0, {str(REPO)!r})
+import aioice.ice
+import av
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from libs.testing.webrtc_peer import ToneTrack, emit, read_json
+from services.recorder.tests.media.synthetic import make_picture
+
+class NumberedTrack(MediaStreamTrack):
+    kind = "video"
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+        self.start = None
+    async def recv(self):
+        if self.start is None:
+            self.start = time.monotonic()
+        wait = self.start + self.n / 30 - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        frame = av.VideoFrame.from_ndarray(make_picture(self.n, 320, 240), format="rgb24")
+        frame.pts = self.n * 3000
+        frame.time_base = fractions.Fraction(1, 90000)
+        self.n += 1
+        return frame
+
+async def main():
+    address, seconds = sys.argv[2], float(sys.argv[3])
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [address]
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver(ToneTrack(), direction="sendonly")
+    pc.addTransceiver(NumberedTrack(), direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    emit({{"offer": pc.localDescription.sdp}})
+    answer = await read_json()
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=str(answer["answer"]), type="answer"))
+    await asyncio.sleep(seconds)
+    await pc.close()
+
+asyncio.run(main())
+"""
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +136,9 @@ class Peer:
         self.process = process
 
     @classmethod
-    async def start(cls, ip: str, seconds: float) -> Peer:
+    async def start(cls, ip: str, seconds: float, script: Path = PEER_SCRIPT) -> Peer:
         process = await asyncio.create_subprocess_exec(
-            "ip", "netns", "exec", "mixdown", sys.executable, str(PEER_SCRIPT), "publish", ip, str(seconds),
+            "ip", "netns", "exec", "mixdown", sys.executable, str(script), "publish", ip, str(seconds),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=REPO,
@@ -208,11 +254,12 @@ async def start_publisher(
     callback: str,
     seconds: float,
     videocodec: str = "vp8",
+    script: Path = PEER_SCRIPT,
 ) -> Publisher:
     room, participant = RoomSid.new(), ParticipantSid.new()
     secret = janus_room_secret(env["JANUS_ADMIN_KEY"], room)
     await janus.create_room(room, publishers=4, videocodec=videocodec, secret=secret)
-    peer = await Peer.start(ip, seconds)
+    peer = await Peer.start(ip, seconds, script)
     offer = str((await peer.read())["offer"])
     handle = await janus.publisher()
     await handle.join(room, participant_id=participant, display="alice")
@@ -307,6 +354,20 @@ def audio_facts(data: bytes) -> tuple[float, float]:
     spectrum = np.abs(np.fft.rfft(samples[: rate * 2]))
     peak = float(np.fft.rfftfreq(min(len(samples), rate * 2), 1 / rate)[int(np.argmax(spectrum))])
     return len(samples) / rate, peak
+
+
+def frame_numbers(data: bytes) -> tuple[list[int], list[float], tuple[int, int, int]]:
+    """Frame numbers read from the pixels, their timestamps (s) and the background colour."""
+    numbers: list[int] = []
+    times: list[float] = []
+    with av.open(io.BytesIO(data), mode="r") as container:
+        for frame in container.decode(video=0):
+            rgb = frame.to_ndarray(format="rgb24")
+            numbers.append(read_frame_number(rgb))
+            times.append(float(frame.time or 0.0))
+    h = rgb.shape[0]
+    below = rgb[BAND_ROWS + 20 : h - 20].reshape(-1, 3).mean(axis=0)
+    return numbers, times, (int(below[0]), int(below[1]), int(below[2]))
 
 
 def near(a: tuple[int, int, int], b: tuple[int, int, int], tol: int = 30) -> bool:
@@ -512,3 +573,36 @@ async def test_recording_settings(tenant: Tenant) -> None:
             data={"FriendlyName": "x", "EncryptionEnabled": "true", "EncryptionKeySid": "CR" + "0" * 32},
         )
     assert refused.status_code == 400 and "not supported" in refused.json()["message"]
+
+
+async def test_numbered_video_keeps_every_frame_in_order(
+    devstack: dict[str, str],
+    tenant: Tenant,
+    receiver: Receiver,
+    janus: JanusClient,
+    peer_ip: str,
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "numbered_peer.py"
+    script.write_text(NUMBERED_PEER)
+    pub = await start_publisher(
+        devstack, janus, tenant, peer_ip, receiver.url("/numbered"), seconds=30, script=script
+    )
+    room = pub.room
+    try:
+        await publish_events(devstack, room.created(ALL), room.track_added("video", "VP8"))
+        await asyncio.sleep(8.0)
+        await publish_events(devstack, room.ended(8))
+        recs = await wait_settled(tenant, room.sid, 1)
+    finally:
+        await pub.close()
+    assert [(r["type"], r["status"]) for r in recs] == [("video", "completed")]
+    numbers, times, background = frame_numbers(await download(tenant, recs[0]["sid"]))
+    assert len(numbers) > 150, len(numbers)
+    steps = [b - a for a, b in zip(numbers, numbers[1:], strict=False)]
+    assert all(step == 1 for step in steps), f"missing or reordered frames: {numbers}"
+    # Timestamps follow the sender's clock: frame n is at n/30 s after the first one (±100 ms).
+    for n, t in zip(numbers, times, strict=True):
+        assert abs((t - times[0]) - (n - numbers[0]) / 30) < 0.1
+    assert abs(times[-1] - times[0] - (numbers[-1] - numbers[0]) / 30) < 0.1
+    assert near(background, BG_RGB), background
