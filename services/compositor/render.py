@@ -21,7 +21,7 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 
 from services.compositor.audio import mix
-from services.compositor.errors import MediaError, NoSourcesError
+from services.compositor.errors import CompositorError, MediaError, NoSourcesError
 from services.compositor.job import CompositionJob, CompositionResult, SourceTrack
 from services.compositor.media_io import (
     AudioEncoder,
@@ -168,15 +168,21 @@ def compose(
         ]
         audio_path = workdir / "audio.nut" if has_audio else None
         count = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
-        if count == 1 or len(tasks) <= 1:
-            parts = [render_chunk(task, on_frames) for task in tasks]
-            if audio_path is not None:
-                _mix_audio(job, sources, deltas, timeline, audio_path, on_audio)
-        else:
-            parts = _render_parallel(
-                tasks, count, job, sources, deltas, timeline, audio_path, on_frames, on_audio
-            )
-        stats = join(out_path, job.format, parts, audio_path)
+        try:
+            if count == 1 or len(tasks) <= 1:
+                parts = [render_chunk(task, on_frames) for task in tasks]
+                if audio_path is not None:
+                    _mix_audio(job, sources, deltas, timeline, audio_path, on_audio)
+            else:
+                parts = _render_parallel(
+                    tasks, count, job, sources, deltas, timeline, audio_path, on_frames, on_audio
+                )
+            stats = join(out_path, job.format, parts, audio_path)
+        except CompositorError:
+            raise
+        except Exception as exc:  # the engine's edge: codec/container failures become a permanent MediaError
+            logger.exception("composition rendering failed")
+            raise MediaError(f"rendering failed: {exc}") from exc
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report(1.0)
@@ -233,10 +239,4 @@ def _render_parallel(
                 on_frames(progress_queue.get_nowait())
             except queue.Empty:
                 break
-        try:
-            return [f.result() for f in futures]
-        except MediaError:
-            raise
-        except Exception as exc:
-            logger.exception("chunk rendering failed")
-            raise MediaError(f"video rendering failed: {exc}") from exc
+        return [f.result() for f in futures]

@@ -324,3 +324,17 @@ def test_cli_composes_a_twilio_recordings_directory(media: Path, tmp_path: Path)
         err,
     )
     assert code == cli.EXIT_NO_SOURCES and "53630" in err.getvalue()
+
+
+def test_unreadable_source_is_a_media_error(media: Path, tmp_path: Path) -> None:
+    from services.compositor.errors import MediaError, PermanentError
+
+    garbage = tmp_path / "RTbroken.mkv"
+    garbage.write_bytes(bytes(range(256)) * 64)
+    sources = [
+        SourceTrack(str(media / "red.mkv"), "video", "cam", 0),
+        SourceTrack(str(garbage), "video", "broken", 0),
+    ]
+    with pytest.raises(MediaError) as info:
+        compose(job(video_layout={"g": {"video_sources": ["*"]}}), sources, tmp_path / "x.mp4")
+    assert isinstance(info.value, PermanentError) and "RTbroken.mkv" in info.value.message
