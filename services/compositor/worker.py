@@ -49,7 +49,7 @@ from services.compositor.domain import (
     media_key,
     next_progress,
 )
-from services.compositor.errors import PermanentError
+from services.compositor.errors import CompositorError, PermanentError
 from services.compositor.job import CompositionJob, CompositionResult, SourceTrack
 from services.compositor.metrics import CompositorMetrics
 from services.compositor.store import Claim, CompositionStore, Recording
@@ -87,9 +87,10 @@ class Failure(Exception):  # noqa: N818  # an outcome, not a bug
         self.message = message
 
 
-class RenderAborted(Exception):  # noqa: N818  # an outcome, not a bug
+class RenderAborted(CompositorError):  # noqa: N818  # an outcome, not a bug
     """Raised inside the render thread (through its progress callback) to stop a render nobody wants:
-    the lease was lost or the service is stopping."""
+    the lease was lost or the service is stopping. A CompositorError, so the engine passes it through
+    unchanged (it wraps other exceptions into MediaError)."""
 
 
 def default_instance_id(port: int) -> str:
