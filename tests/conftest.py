@@ -1,5 +1,2 @@
-"""Repository-wide test fixtures: `devstack` (session) for integration and e2e tests."""
-
-from libs.testing.fixtures import devstack
-
-__all__ = ["devstack"]
+"""Repository-wide test configuration. The `devstack` fixture comes from the libs.testing.fixtures plugin
+(registered in pyproject.toml), so tests of every package can use it."""

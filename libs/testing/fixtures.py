@@ -1,7 +1,7 @@
 """pytest fixtures for tests that need the running devstack.
 
-Use from any package's tests: `from libs.testing.fixtures import devstack  # noqa: F401` in a conftest.py
-(tests/conftest.py already does). Only tests that request `devstack` start anything.
+Registered for every test run by `-p libs.testing.fixtures` in pyproject.toml
+Only tests that request `devstack` start anything.
 """
 
 from __future__ import annotations
