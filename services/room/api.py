@@ -257,7 +257,7 @@ def create_router(ctx: ServiceContext) -> APIRouter:
         if status is None or status == "":
             raise bad_request(PARAM_CODE, "Missing required parameter Status in the post body")
         if status != "completed":
-            raise bad_request(PARAM_CODE, "Status must be completed")
+            raise bad_request(53112, "Status must be completed")
         room = await service.resolve(principal.account_sid, ref)
         room = await service.complete_room(principal.account_sid, room.sid)
         return JSONResponse(room_resource(room, base_of(request)), status_code=202)
@@ -296,7 +296,7 @@ def create_router(ctx: ServiceContext) -> APIRouter:
         if status is None or status == "":
             raise bad_request(PARAM_CODE, "Missing required parameter Status in the post body")
         if status != "disconnected":
-            raise bad_request(PARAM_CODE, "Status must be disconnected")
+            raise bad_request(53209, "Status must be disconnected")
         room, participant = await participant_of(principal, room_ref, ref, request)
         if participant.status == "connected":
             await service.disconnect(room.sid, participant.sid, "kicked", kick=True)

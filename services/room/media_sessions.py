@@ -66,6 +66,7 @@ class JanusMedia:
         self.whep: dict[str, WhepSession] = {}
         self._started = False
         self._start_lock = asyncio.Lock()
+        self._rooms: set[str] = set()  # Janus rooms known to exist (created or seen by this process)
 
     async def ready(self) -> JanusClient:
         """The Janus client, started on first use (Janus may come up after us)."""
@@ -90,6 +91,9 @@ class JanusMedia:
             logger.warning("janus room not created at room creation", extra={"room_sid": room.sid})
 
     async def ensure_room(self, room: RoomRecord) -> None:
+        """Create the room's Janus VideoRoom unless this process already did (427 means it exists)."""
+        if room.sid in self._rooms:
+            return
         janus = await self.ready()
         video, audio = janus_codecs(room.spec)
         try:
@@ -104,8 +108,14 @@ class JanusMedia:
         except JanusError as exc:
             if exc.code != ROOM_EXISTS:
                 raise
+        self._rooms.add(room.sid)
+
+    def forget_rooms(self) -> None:
+        """Janus lost our session (e.g. it restarted): its rooms may be gone, create them again on use."""
+        self._rooms.clear()
 
     async def room_ended(self, room: RoomRecord) -> None:
+        self._rooms.discard(room.sid)
         for session in [s for s in self.whip.values() if s.room_sid == room.sid]:
             await self._drop_whip(session, leave=False)
         for viewer in [s for s in self.whep.values() if s.room_sid == room.sid]:

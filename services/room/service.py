@@ -192,7 +192,7 @@ class RoomService:
     async def anonymize(self, room: RoomRecord, participant: ParticipantRecord) -> ParticipantRecord:
         """Replace the identity with the PA SID (kept as Twilio: allowed once disconnected)."""
         if participant.status == "connected":
-            raise invalid(53204, "Participant must be disconnected before it can be anonymized")
+            raise invalid(53209, "Participant must be disconnected before it can be anonymized")
         now = self._now()
         async with self.store.transaction() as tx:
             await tx.anonymize(participant.sid, now)

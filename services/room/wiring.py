@@ -43,6 +43,7 @@ def build_room_side(ctx: ServiceContext) -> tuple[RoomService, list[APIRouter]]:
     async def on_session_lost(session_id: int) -> None:
         # Janus dropped every PeerConnection of that session: their participants are gone.
         media = media_holder[0]
+        media.forget_rooms()
         for session in media.on_session(session_id):
             await ingest.handle_gone(session)
 

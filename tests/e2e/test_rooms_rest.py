@@ -223,7 +223,7 @@ def test_unknown_participant_and_bad_updates(tenant: Tenant) -> None:
         assert missing.value.status == 404
         with _http(tenant) as http:
             bad = http.post(f"/v1/Rooms/{room.sid}", data={"Status": "in-progress"})
-            assert bad.status_code == 400 and bad.json()["code"] == 20001
+            assert bad.status_code == 400 and bad.json()["code"] == 53112
             unauth = httpx.get(f"{tenant.base_url}/v1/Rooms/{room.sid}")
             assert unauth.status_code == 401 and unauth.json()["code"] == 20003
     finally:
