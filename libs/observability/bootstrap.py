@@ -14,6 +14,7 @@ Routes read the caller with ``Depends(libs.auth.basic.request_principal)``.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import logging
@@ -36,6 +37,7 @@ from libs.db.pool import create_pool
 from libs.events.topics import ensure_topics
 from libs.observability.health import ReadinessCheck, create_app, kafka_check, postgres_check, s3_check
 from libs.observability.http_metrics import install_http_metrics
+from libs.observability.logs import configure_logging
 from libs.observability.runner import ServiceRunner
 from libs.storage.port import ObjectStore
 from libs.twilio.errors import TwilioError
@@ -178,3 +180,36 @@ async def build_service(
         if inspect.isawaitable(result):
             await result
     return ctx
+
+
+async def build_standard(
+    service: str, settings: Any, migrations_dir: Path, *, with_object_store: bool = False
+) -> ServiceContext:
+    """``build_service`` from a service's standard Settings (kafka, postgres, platform, s3 parts, host, port,
+    db_schema, relay_name); with ``with_object_store`` the MinIO store becomes ``ctx.object_store``."""
+    from libs.storage import MinioObjectStore  # the storage client only where a service stores media
+
+    return await build_service(
+        service,
+        settings,
+        kafka=settings.kafka,
+        postgres=settings.postgres,
+        platform=settings.platform,
+        host=settings.host,
+        port=settings.port,
+        db_schema=settings.db_schema,
+        migrations_dir=migrations_dir,
+        relay_name=settings.relay_name,
+        object_store=MinioObjectStore(settings.s3) if with_object_store else None,
+    )
+
+
+def run_main(service: str, settings: Any, build: Callable[[Any], Awaitable[ServiceContext]]) -> None:
+    """The process entry point of a service: logging, build, serve until SIGTERM/SIGINT."""
+    configure_logging(service, settings.log_level)
+
+    async def serve() -> None:
+        ctx = await build(settings)
+        await ctx.runner.serve()
+
+    asyncio.run(serve())

@@ -1,16 +1,13 @@
-"""Process wiring of the hook service: settings → pool, migrations, auth, app, outbox relay → serve.
+"""Process wiring of the hook service: the standard bootstrap of libs.observability.bootstrap.
 
-The generic part lives in ``libs.observability.bootstrap``. This service's routes come from
-``services.hook.api``, its consumers and extra tasks from ``services.hook.wiring``, when present.
+Routes: ``services.hook.api``; consumers, extra tasks: ``services.hook.wiring``, when present.
 """
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-from libs.observability.bootstrap import ServiceContext, build_service
-from libs.observability.logs import configure_logging
+from libs.observability.bootstrap import ServiceContext, build_standard, run_main
 from services.hook.settings import Settings
 
 SERVICE = "hook"
@@ -19,27 +16,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 async def build(settings: Settings) -> ServiceContext:
     """Connect and assemble the service without serving (tests use this)."""
-    return await build_service(
-        SERVICE,
-        settings,
-        kafka=settings.kafka,
-        postgres=settings.postgres,
-        platform=settings.platform,
-        host=settings.host,
-        port=settings.port,
-        db_schema=settings.db_schema,
-        migrations_dir=MIGRATIONS,
-        relay_name=settings.relay_name,
-    )
-
-
-async def serve(settings: Settings) -> None:
-    """Build, then serve until SIGTERM/SIGINT."""
-    ctx = await build(settings)
-    await ctx.runner.serve()
+    return await build_standard(SERVICE, settings, MIGRATIONS)
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(SERVICE, settings.log_level)
-    asyncio.run(serve(settings))
+    run_main(SERVICE, Settings(), build)
