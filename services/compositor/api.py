@@ -31,7 +31,6 @@ from services.compositor.domain import (
     refuse_for_recordings,
 )
 from services.compositor.store import CompositionFilter, CompositionStore
-from services.compositor.worker import WorkerSettings
 
 if TYPE_CHECKING:
     from libs.observability.bootstrap import ServiceContext
@@ -134,7 +133,7 @@ def create_router(ctx: ServiceContext) -> APIRouter:
     if objects is None:
         raise RuntimeError("the compositor needs an object store")
     default_base = ctx.settings.platform.public_url
-    wait_limit_s = WorkerSettings().recordings_wait_s
+    wait_limit_s = ctx.settings.jobs.recordings_wait_s
     router = APIRouter()
 
     @router.post("/v1/Compositions", status_code=201)

@@ -8,6 +8,24 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from libs.config import KafkaSettings, PlatformSettings, PostgresSettings, S3Settings
 
 
+class JobSettings(BaseSettings):
+    """The job runner's ``COMPOSITOR_*`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="COMPOSITOR_", extra="ignore")
+
+    workers: int = 1  # jobs rendered at a time by this instance
+    render_processes: int = 0  # engine worker processes per job; 0 = one per CPU
+    lease_seconds: float = 30.0
+    poll_interval_s: float = 2.0
+    max_attempts: int = 3
+    recordings_wait_s: float = 600.0  # a job waits this long at most for its room to end
+    max_input_bytes: int = 40 * 1024**3  # combined size of the sources (Twilio's documented 40 GB)
+    room_settle_s: float = 5.0  # without RoomRecordingsFinalized: wait this long after the room's end
+    retention_days: int = 30  # metadata of deleted compositions
+    work_dir: str | None = None
+    instance_id: str | None = None  # lease owner name; default host:port
+
+
 class Settings(BaseSettings):
     """Every ``COMPOSITOR_*`` variable (listed in README.md)."""
 
@@ -17,6 +35,7 @@ class Settings(BaseSettings):
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
 
     host: str = "127.0.0.1"
     port: int = 8103

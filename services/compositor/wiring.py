@@ -22,7 +22,7 @@ from libs.twilio.dates import utcnow
 from services.compositor import handlers
 from services.compositor.metrics import CompositorMetrics
 from services.compositor.store import CompositionStore
-from services.compositor.worker import JobRunner, WorkerSettings, default_instance_id
+from services.compositor.worker import JobRunner, default_instance_id
 
 if TYPE_CHECKING:
     from libs.observability.bootstrap import ServiceContext
@@ -65,7 +65,7 @@ async def purge_deleted(store: CompositionStore, objects: ObjectStore, retention
 async def setup(ctx: ServiceContext) -> None:
     """Register the consumer, workers, purge and gauge tasks on the service runner."""
     settings = ctx.settings
-    worker_settings = WorkerSettings()
+    worker_settings = settings.jobs
     objects = ctx.object_store
     if objects is None:
         raise RuntimeError("the compositor needs an object store")

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import IO, TypedDict
 
 import asyncpg
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.events.base import HttpMethod
 from libs.events.models import (
@@ -52,30 +51,13 @@ from services.compositor.domain import (
 from services.compositor.errors import CompositorError, PermanentError
 from services.compositor.job import CompositionJob, CompositionResult, SourceTrack
 from services.compositor.metrics import CompositorMetrics
+from services.compositor.settings import JobSettings
 from services.compositor.store import Claim, CompositionStore, Recording
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm"}
-
-
-class WorkerSettings(BaseSettings):
-    """The job runner's ``COMPOSITOR_*`` variables (kept here until settings.py carries them)."""
-
-    model_config = SettingsConfigDict(env_prefix="COMPOSITOR_", extra="ignore")
-
-    workers: int = 1  # jobs rendered at a time by this instance
-    render_processes: int = 0  # engine worker processes per job; 0 = one per CPU
-    lease_seconds: float = 30.0
-    poll_interval_s: float = 2.0
-    max_attempts: int = 3
-    recordings_wait_s: float = 600.0  # a job waits this long at most for its room to end
-    max_input_bytes: int = 40 * 1024**3  # combined size of the sources (Twilio's documented 40 GB)
-    room_settle_s: float = 5.0  # without RoomRecordingsFinalized: wait this long after the room's end
-    retention_days: int = 30  # metadata of deleted compositions
-    work_dir: str | None = None
-    instance_id: str | None = None  # lease owner name; default host:port
 
 
 class Failure(Exception):  # noqa: N818  # an outcome, not a bug
@@ -132,7 +114,7 @@ class JobRunner:
         store: CompositionStore,
         objects: ObjectStore,
         metrics: CompositorMetrics,
-        settings: WorkerSettings,
+        settings: JobSettings,
         owner: str,
         clock: Clock,
     ) -> None:

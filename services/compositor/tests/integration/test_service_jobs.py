@@ -41,9 +41,10 @@ from libs.storage.memory import InMemoryObjectStore
 from services.compositor import handlers
 from services.compositor.media_io import decode_output
 from services.compositor.metrics import CompositorMetrics
+from services.compositor.settings import JobSettings
 from services.compositor.store import CompositionStore
 from services.compositor.tests.media.synth import write_audio, write_video
-from services.compositor.worker import JobRunner, WorkerSettings
+from services.compositor.worker import JobRunner
 
 pytestmark = pytest.mark.integration
 
@@ -170,7 +171,7 @@ def runner(
         store,
         objects,
         CompositorMetrics(registry or CollectorRegistry()),
-        WorkerSettings.model_validate(values),
+        JobSettings.model_validate(values),
         owner,
         now,
     )
