@@ -1,5 +1,11 @@
 """Settings parts shared by every service (env vars without a service prefix); see docs/architecture.md."""
 
-from libs.config.settings import KafkaSettings, PlatformSettings, PostgresSettings, S3Settings
+from libs.config.settings import (
+    KafkaSettings,
+    PlatformSettings,
+    PostgresSettings,
+    S3Settings,
+    ServiceSettings,
+)
 
-__all__ = ["KafkaSettings", "PlatformSettings", "PostgresSettings", "S3Settings"]
+__all__ = ["KafkaSettings", "PlatformSettings", "PostgresSettings", "S3Settings", "ServiceSettings"]

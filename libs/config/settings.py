@@ -10,7 +10,7 @@ import base64
 import binascii
 import contextlib
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -82,3 +82,25 @@ class PlatformSettings(BaseSettings):
         if self.master_key is None:
             raise ValueError("MIXDOWN_MASTER_KEY is not set")
         return decode_master_key(self.master_key.get_secret_value())
+
+
+class ServiceSettings(BaseSettings):
+    """What every service's Settings has: the shared parts plus where it serves and what it owns.
+
+    A service subclasses it with its env prefix (``HOOK_`` …) and its defaults for ``port``, ``db_schema``,
+    ``consumer_group`` and ``relay_name``.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
+    platform: PlatformSettings = Field(default_factory=PlatformSettings)
+
+    host: str = "127.0.0.1"
+    port: int
+    log_level: str = "INFO"
+    db_schema: str
+    consumer_group: str
+    relay_name: str

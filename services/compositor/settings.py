@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from libs.config import KafkaSettings, PlatformSettings, PostgresSettings, S3Settings
+from libs.config import ServiceSettings
 
 
 class JobSettings(BaseSettings):
@@ -26,20 +26,13 @@ class JobSettings(BaseSettings):
     instance_id: str | None = None  # lease owner name; default host:port
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Every ``COMPOSITOR_*`` variable (listed in README.md)."""
 
     model_config = SettingsConfigDict(env_prefix="COMPOSITOR_", extra="ignore")
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
-    s3: S3Settings = Field(default_factory=S3Settings)
-    platform: PlatformSettings = Field(default_factory=PlatformSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
-
-    host: str = "127.0.0.1"
     port: int = 8103
-    log_level: str = "INFO"
     db_schema: str = "compositor"
     consumer_group: str = "compositor"
     relay_name: str = "compositor"

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from libs.config import KafkaSettings, PlatformSettings, PostgresSettings, S3Settings
+from libs.config import ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Every ``HOOK_*`` variable (listed in README.md)."""
 
     model_config = SettingsConfigDict(env_prefix="HOOK_", extra="ignore")
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
-    s3: S3Settings = Field(default_factory=S3Settings)
-    platform: PlatformSettings = Field(default_factory=PlatformSettings)
-
-    host: str = "127.0.0.1"
     port: int = 8104
-    log_level: str = "INFO"
     db_schema: str = "hook"
     consumer_group: str = "hook"
     relay_name: str = "hook"
