@@ -222,6 +222,10 @@ class MediaApi:
         room = await self.room_for(grant, room_ref, utcnow())
         existing = await self.service.store.participant(room.sid, grant.identity)
         owns = existing is None or existing.status != "connected"
+        own_sid = None if owns or existing is None else existing.sid
+        # Checked before a viewer-only participant connects, so polling an empty room emits no callbacks.
+        if not [t for t in await self.service.store.room_tracks(room.sid) if t.participant_sid != own_sid]:
+            raise _error(409, 20409, "No track is published in this room yet; retry later")
         if owns:
             room, participant = await self.service.connect(room.sid, grant.identity)
         else:

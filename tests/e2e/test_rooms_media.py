@@ -25,6 +25,7 @@ from twilio.jwt.access_token.grants import VideoGrant
 from twilio.request_validator import RequestValidator
 
 from libs.testing.callbacks import serve_receiver
+from libs.twilio.openapi import validate_list, validate_resource
 from tests.e2e.conftest import Tenant, new_tenant
 
 pytestmark = pytest.mark.e2e
@@ -180,6 +181,29 @@ async def test_publish_view_disconnect_timeout_and_signed_callbacks(
             print(f"alice's WHIP POST to bob's first decoded frame: {join_to_media:.2f} s")  # noqa: T201
 
             bob = client.video.v1.rooms(room.sid).participants("bob").fetch()
+            auth = (tenant.api_key, tenant.api_secret)
+            pa_url = f"/v1/Rooms/{room.sid}/Participants"
+            prefix = "video.v1.room.room_participant"
+            shapes = [
+                (prefix, f"{pa_url}/{alice.sid}"),
+                (f"{prefix}.room_participant_published_track", f"{pa_url}/alice/PublishedTracks/cam"),
+                (f"{prefix}.room_participant_subscribe_rule", f"{pa_url}/bob/SubscribeRules"),
+                (f"{prefix}.room_participant_subscribed_track", f"{pa_url}/bob/SubscribedTracks/{cam.sid}"),
+            ]
+            for schema, path in shapes:
+                got = await http.get(path, auth=auth)
+                assert got.status_code == 200, (path, got.text)
+                validate_resource(schema, got.json(), require_all=True, forbid_extra=True)
+            for path in (
+                "/v1/Rooms/{RoomSid}/Participants",
+                "/v1/Rooms/{RoomSid}/Participants/{ParticipantSid}/PublishedTracks",
+                "/v1/Rooms/{RoomSid}/Participants/{ParticipantSid}/SubscribedTracks",
+            ):
+                concrete = path.replace("{RoomSid}", room.sid).replace("{ParticipantSid}", bob.sid)
+                listed = await http.get(concrete, auth=auth)
+                validate_list(path, listed.json())
+            identities = client.video.v1.rooms(room.sid).participants.list(identity="alice")
+            assert [p.sid for p in identities] == [alice.sid]
             subscribed = client.video.v1.rooms(room.sid).participants(bob.sid).subscribed_tracks.list()
             assert sorted(t.name for t in subscribed) == ["cam", "mic"]
             assert {t.publisher_sid for t in subscribed} == {alice.sid}
@@ -227,6 +251,11 @@ async def test_publish_view_disconnect_timeout_and_signed_callbacks(
                 await viewer.stop()
 
         assert client.video.v1.rooms(room.sid).participants.list() == []
+        left = client.video.v1.rooms(room.sid).participants.list(status="disconnected")
+        assert sorted(p.identity for p in left) == ["alice", "bob"]
+        assert all(p.duration is not None and p.end_time is not None for p in left)
+        anonymized = client.video.v1.rooms(room.sid).participants(alice.sid).anonymize().update()
+        assert anonymized.identity == alice.sid
 
         # EmptyRoomTimeout=1: the room completes about a minute after bob left.
         def room_ended() -> bool:
@@ -299,6 +328,10 @@ async def test_tokens_are_checked(devstack: dict[str, str], tenant: Tenant) -> N
                 },
             )
             assert viewer_offer.status_code == 415
+            empty = await http.post(
+                f"/whep/{name}", headers={"Authorization": f"Bearer {token(tenant, 'eve', name)}"}
+            )
+            assert empty.status_code == 409 and empty.json()["code"] == 20409
         assert client.video.v1.rooms(room.sid).participants.list() == []
     finally:
         client.video.v1.rooms(room.sid).update(status="completed")
