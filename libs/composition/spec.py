@@ -9,9 +9,9 @@ the rest.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 CODE_INVALID_PARAMETER = 20001
 CODE_INVALID_LAYOUT = 53640
@@ -286,3 +286,73 @@ def require_sources(layout: VideoLayout, audio_sources: tuple[str, ...]) -> None
         raise LayoutError(
             CODE_INVALID_PARAMETER, "A VideoLayout with video_sources or AudioSources must be specified"
         )
+
+
+CallbackMethod = Literal["GET", "POST"]
+
+
+def parse_callback_method(value: str | None) -> CallbackMethod:
+    """``GET`` or ``POST`` (default ``POST``, any case). Raises LayoutError(20001)."""
+    if value is None or value == "":
+        return "POST"
+    upper = value.strip().upper()
+    if upper == "GET":
+        return "GET"
+    if upper == "POST":
+        return "POST"
+    raise LayoutError(CODE_INVALID_PARAMETER, "StatusCallbackMethod must be GET or POST")
+
+
+@dataclass(frozen=True)
+class CompositionParams:
+    """What to compose and where its callbacks go: the part Compositions and Composition Hooks share.
+
+    ``video_layout`` is the normalized echo form (``{}`` for audio-only); ``resolution`` is ``"WxH"``.
+    """
+
+    video_layout: dict[str, dict[str, object]]
+    audio_sources: tuple[str, ...]
+    audio_sources_excluded: tuple[str, ...]
+    resolution: str
+    format: Format
+    trim: bool
+    status_callback: str | None
+    status_callback_method: CallbackMethod
+
+    def params(self) -> dict[str, Any]:
+        """The shared fields by name, to build a subclass (``HookDefinition(**p.params(), …)``)."""
+        return {f.name: getattr(self, f.name) for f in fields(CompositionParams)}
+
+
+def define_params(
+    *,
+    video_layout: object,
+    audio_sources: tuple[str, ...],
+    audio_sources_excluded: tuple[str, ...],
+    resolution: str | None,
+    format: str | None,  # noqa: A002  # Twilio's parameter name
+    trim: bool | None,
+    status_callback: str | None,
+    status_callback_method: str | None,
+    allow_hd: bool = False,
+) -> CompositionParams:
+    """Validate a request's composition parameters with Twilio's defaults (640x480, webm, trim true, POST).
+
+    ``allow_hd`` (Mixdown-only) raises the resolution cap to 1920x1080. Raises LayoutError with 20001,
+    53640 (VideoLayout) or 53641 (Resolution).
+    """
+    method = parse_callback_method(status_callback_method)
+    canvas = parse_resolution(resolution or DEFAULT_RESOLUTION, allow_hd=allow_hd)
+    layout = parse_layout(video_layout, canvas)
+    fmt = parse_format(format)
+    require_sources(layout, audio_sources)
+    return CompositionParams(
+        video_layout=normalized(layout),
+        audio_sources=audio_sources,
+        audio_sources_excluded=audio_sources_excluded,
+        resolution=str(canvas),
+        format=fmt,
+        trim=True if trim is None else trim,
+        status_callback=status_callback,
+        status_callback_method=method,
+    )

@@ -13,20 +13,14 @@ from typing import Literal
 
 from libs.composition.spec import (
     CODE_INVALID_PARAMETER,
-    DEFAULT_RESOLUTION,
-    Format,
+    CompositionParams,
     LayoutError,
-    normalized,
-    parse_format,
-    parse_layout,
-    parse_resolution,
-    require_sources,
+    define_params,
 )
 from libs.events.sids import AccountSid, CompositionSid, HookSid, RoomSid
 
 Status = Literal["enqueued", "processing", "completed", "failed", "deleted"]
 STATUSES: tuple[Status, ...] = ("enqueued", "processing", "completed", "failed", "deleted")
-CallbackMethod = Literal["GET", "POST"]
 
 CODE_NOT_FOUND = 20404
 CODE_INTERNAL = 53626
@@ -76,18 +70,10 @@ class CompositionRequest:
 
 
 @dataclass(frozen=True)
-class CompositionSpec:
-    """What to compose; ``video_layout`` is the normalized echo form (``{}`` for audio-only)."""
+class CompositionSpec(CompositionParams):
+    """What to compose, for which room (and hook, when a hook created it)."""
 
     room_sid: RoomSid
-    video_layout: dict[str, dict[str, object]]
-    audio_sources: tuple[str, ...]
-    audio_sources_excluded: tuple[str, ...]
-    resolution: str
-    format: Format
-    trim: bool
-    status_callback: str | None
-    status_callback_method: CallbackMethod
     hook_sid: HookSid | None = None
     hook_friendly_name: str | None = None
 
@@ -109,17 +95,6 @@ class Composition:
     object_key: str | None = None
 
 
-def _method(value: str | None) -> CallbackMethod:
-    if value is None or value == "":
-        return "POST"
-    upper = value.strip().upper()
-    if upper == "GET":
-        return "GET"
-    if upper == "POST":
-        return "POST"
-    raise RequestError(CODE_INVALID_PARAMETER, "StatusCallbackMethod must be GET or POST")
-
-
 def _room_sid(value: str | None) -> RoomSid:
     if value is None or value == "":
         raise RequestError(CODE_INVALID_PARAMETER, "Missing required parameter RoomSid in the post body")
@@ -137,25 +112,21 @@ def define_composition(request: CompositionRequest) -> CompositionSpec:
     Raises RequestError with 20001 (parameters), 53640 (VideoLayout) or 53641 (Resolution).
     """
     room_sid = _room_sid(request.room_sid)
-    method = _method(request.status_callback_method)
     try:
-        resolution = parse_resolution(request.resolution or DEFAULT_RESOLUTION, allow_hd=request.allow_hd)
-        layout = parse_layout(request.video_layout, resolution)
-        fmt = parse_format(request.format)
-        require_sources(layout, request.audio_sources)
+        params = define_params(
+            video_layout=request.video_layout,
+            audio_sources=request.audio_sources,
+            audio_sources_excluded=request.audio_sources_excluded,
+            resolution=request.resolution,
+            format=request.format,
+            trim=request.trim,
+            status_callback=request.status_callback,
+            status_callback_method=request.status_callback_method,
+            allow_hd=request.allow_hd,
+        )
     except LayoutError as exc:
         raise RequestError(exc.code, exc.message) from exc
-    return CompositionSpec(
-        room_sid=room_sid,
-        video_layout=normalized(layout),
-        audio_sources=request.audio_sources,
-        audio_sources_excluded=request.audio_sources_excluded,
-        resolution=str(resolution),
-        format=fmt,
-        trim=True if request.trim is None else request.trim,
-        status_callback=request.status_callback,
-        status_callback_method=method,
-    )
+    return CompositionSpec(**params.params(), room_sid=room_sid)
 
 
 def refuse_for_recordings(

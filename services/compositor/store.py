@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
-from libs.composition.spec import Format
+from libs.composition.spec import CallbackMethod, Format
 from libs.db.outbox import add_events
 from libs.db.pool import DbConnection, check_schema_name, transaction
 from libs.db.processed import mark_processed
@@ -22,7 +22,6 @@ from libs.events.base import Event
 from libs.events.models import CompositionRequested
 from libs.events.sids import AccountSid, CompositionSid, HookSid, RoomSid
 from services.compositor.domain import (
-    CallbackMethod,
     Composition,
     CompositionSpec,
     QueueHead,

@@ -9,24 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from libs.composition.spec import (
     CODE_INVALID_PARAMETER,
-    DEFAULT_RESOLUTION,
-    Format,
+    CompositionParams,
     LayoutError,
-    normalized,
-    parse_format,
-    parse_layout,
-    parse_resolution,
-    require_sources,
+    define_params,
 )
 from libs.events.models import CompositionHookFailed, CompositionRequested
 from libs.events.sids import AccountSid, CompositionSid, HookSid, RecordingSid, RoomSid
 
 FRIENDLY_NAME_MAX = 100
-CallbackMethod = Literal["GET", "POST"]
 
 
 class HookError(ValueError):
@@ -56,19 +49,11 @@ class HookRequest:
 
 
 @dataclass(frozen=True)
-class HookDefinition:
-    """A validated hook definition; ``video_layout`` is the normalized echo form (``{}`` for audio-only)."""
+class HookDefinition(CompositionParams):
+    """A validated hook definition: the composition parameters plus the hook's own fields."""
 
     friendly_name: str
     enabled: bool
-    video_layout: dict[str, dict[str, object]]
-    audio_sources: tuple[str, ...]
-    audio_sources_excluded: tuple[str, ...]
-    resolution: str
-    format: Format
-    trim: bool
-    status_callback: str | None
-    status_callback_method: CallbackMethod
 
 
 @dataclass(frozen=True)
@@ -80,17 +65,6 @@ class Hook:
     definition: HookDefinition
     date_created: datetime
     date_updated: datetime | None
-
-
-def _method(value: str | None) -> CallbackMethod:
-    if value is None or value == "":
-        return "POST"
-    upper = value.strip().upper()
-    if upper == "GET":
-        return "GET"
-    if upper == "POST":
-        return "POST"
-    raise HookError(CODE_INVALID_PARAMETER, "StatusCallbackMethod must be GET or POST")
 
 
 def _friendly_name(value: str | None) -> str:
@@ -108,26 +82,21 @@ def define_hook(request: HookRequest) -> HookDefinition:
     Raises HookError with 20001 (parameters), 53640 (VideoLayout) or 53641 (Resolution).
     """
     name = _friendly_name(request.friendly_name)
-    method = _method(request.status_callback_method)
     try:
-        resolution = parse_resolution(request.resolution or DEFAULT_RESOLUTION)
-        layout = parse_layout(request.video_layout, resolution)
-        fmt = parse_format(request.format)
-        require_sources(layout, request.audio_sources)
+        params = define_params(
+            video_layout=request.video_layout,
+            audio_sources=request.audio_sources,
+            audio_sources_excluded=request.audio_sources_excluded,
+            resolution=request.resolution,
+            format=request.format,
+            trim=request.trim,
+            status_callback=request.status_callback,
+            status_callback_method=request.status_callback_method,
+        )
     except LayoutError as exc:
         raise HookError(exc.code, exc.message) from exc
-    return HookDefinition(
-        friendly_name=name,
-        enabled=True if request.enabled is None else request.enabled,
-        video_layout=normalized(layout),
-        audio_sources=request.audio_sources,
-        audio_sources_excluded=request.audio_sources_excluded,
-        resolution=str(resolution),
-        format=fmt,
-        trim=True if request.trim is None else request.trim,
-        status_callback=request.status_callback,
-        status_callback_method=method,
-    )
+    enabled = True if request.enabled is None else request.enabled
+    return HookDefinition(**params.params(), friendly_name=name, enabled=enabled)
 
 
 def friendly_name_pattern(value: str) -> str:

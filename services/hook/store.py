@@ -7,9 +7,9 @@ from datetime import datetime
 
 import asyncpg
 
-from libs.composition.spec import Format
+from libs.composition.spec import CallbackMethod, Format
 from libs.events.sids import AccountSid, HookSid
-from services.hook.domain import CallbackMethod, Hook, HookDefinition, HookError
+from services.hook.domain import Hook, HookDefinition, HookError
 
 _COLUMNS = (
     "sid, account_sid, friendly_name, enabled, video_layout, audio_sources, audio_sources_excluded, "
