@@ -10,6 +10,7 @@ way as a mute, so those callbacks would lie. Every step is idempotent, as Janus 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -43,10 +44,18 @@ def _ids(room: str, participant: str) -> tuple[RoomSid, ParticipantSid] | None:
 
 
 class JanusIngest:
-    def __init__(self, service: RoomService, media: JanusMedia, metrics: RoomMetrics | None = None) -> None:
+    def __init__(
+        self,
+        service: RoomService,
+        media: JanusMedia,
+        metrics: RoomMetrics | None = None,
+        *,
+        media_timeout: float = 20.0,
+    ) -> None:
         self.service = service
         self.media = media
         self.metrics = metrics
+        self.media_timeout = media_timeout
 
     async def handle(self, event: JanusEvent) -> None:
         """Apply one Janus event to the room state (see module docstring)."""
@@ -72,13 +81,39 @@ class JanusIngest:
                 await self.handle_gone(session)
         elif isinstance(event, MediaReceiving):
             session = self.media.by_handle(event.meta.session_id, event.meta.handle_id)
-            if isinstance(session, WhipSession) and event.receiving and not session.media_seen:
-                session.media_seen = True
-                if self.metrics is not None:
-                    self.metrics.join_to_media_seconds.observe(time.monotonic() - session.started)
+            if isinstance(session, WhipSession):
+                self._media_state(session, event)
         elif isinstance(event, SessionEnded):
             for session in self.media.on_session(event.meta.session_id):
                 await self.handle_gone(session)
+
+    def _media_state(self, session: WhipSession, event: MediaReceiving) -> None:
+        """Track which of a publisher's mids Janus receives; all silent for `media_timeout` s = vanished
+        (Janus itself never hangs up a peer that disappears without a DTLS close)."""
+        mid = event.mid or event.media
+        if event.receiving:
+            session.silent.discard(mid)
+            if not session.media_seen:
+                session.media_seen = True
+                if self.metrics is not None:
+                    self.metrics.join_to_media_seconds.observe(time.monotonic() - session.started)
+            if session.silence_check is not None:
+                session.silence_check.cancel()
+                session.silence_check = None
+            return
+        session.silent.add(mid)
+        if session.silence_check is None and session.mids and session.mids <= session.silent:
+            session.silence_check = asyncio.create_task(
+                self._expire_silent(session), name="room-media-timeout"
+            )
+
+    async def _expire_silent(self, session: WhipSession) -> None:
+        await asyncio.sleep(self.media_timeout)
+        if self.media.whip.get(session.id) is session and session.mids <= session.silent:
+            logger.info(
+                "publisher media stopped, disconnecting", extra={"participant_sid": session.participant_sid}
+            )
+            await self.handle_gone(session)
 
     async def handle_gone(self, session: WhipSession | WhepSession) -> None:
         """A WHIP/WHEP PeerConnection ended without a DELETE (hangup, session timeout or loss)."""

@@ -158,6 +158,7 @@ class MediaApi:
             await self.service.disconnect(room.sid, participant.sid, "left")
             raise _error(502, 53000, "The media server is unavailable") from exc
         session = WhipSession(participant.sid, room.sid, participant.sid, grant.identity, handle, started)
+        session.mids = frozenset(track.mid for track, _ in named)
         self.media.whip[session.id] = session
         try:
             await handle.join(room.sid, participant_id=participant.sid, display=grant.identity)

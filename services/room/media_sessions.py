@@ -39,7 +39,10 @@ class WhipSession:
     identity: str
     handle: PublisherHandle
     started: float = 0.0  # time.monotonic() when the WHIP POST arrived
+    mids: frozenset[str] = frozenset()  # the published m-lines
     media_seen: bool = False
+    silent: set[str] = field(default_factory=set)  # mids Janus reports as not receiving
+    silence_check: asyncio.Task[None] | None = None
 
 
 @dataclass
@@ -207,6 +210,8 @@ class JanusMedia:
 
     async def _drop_whip(self, session: WhipSession, *, leave: bool) -> None:
         self.whip.pop(session.id, None)
+        if session.silence_check is not None and session.silence_check is not asyncio.current_task():
+            session.silence_check.cancel()
         await _close(session.handle, leave=leave)
 
     async def drop_viewer(self, viewer: WhepSession) -> None:

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     )
     # Video bitrate cap Janus applies to each publisher (bits per second).
     publisher_bitrate: int = 1_000_000
+    # A publisher whose every track has delivered no media for this long (seconds) is disconnected:
+    # Janus does not hang up a peer that vanished without closing DTLS.
+    media_timeout: float = 20.0
     # How often the timer loop looks for rooms whose deadline passed (seconds).
     timer_interval: float = 1.0
     # Ad-hoc rooms: a WHIP/WHEP join naming an unknown room creates it (an account's `ad_hoc_rooms`

@@ -58,7 +58,7 @@ def build_room_side(ctx: ServiceContext) -> tuple[RoomService, list[APIRouter]]:
     media_holder.append(media)
     service = RoomService(store, media, utcnow)
     metrics = RoomMetrics.create(ctx.registry)
-    ingest = JanusIngest(service, media, metrics)
+    ingest = JanusIngest(service, media, metrics, media_timeout=settings.media_timeout)
     media_api = MediaApi(service, media, ctx.identity, metrics, ad_hoc_rooms=settings.ad_hoc_rooms)
     routers = [
         media_router(media_api),

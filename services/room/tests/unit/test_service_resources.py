@@ -26,6 +26,7 @@ from services.room.api import (
 from services.room.domain import RoomRequest, build_room_spec
 from services.room.janus_ingest import JanusIngest
 from services.room.media_api import _candidates
+from services.room.media_sessions import WhipSession
 from services.room.records import ParticipantRecord, RoomRecord, TrackRecord, room_state
 from services.room.rules import include_all
 from services.room.web_page import mint_token
@@ -237,3 +238,47 @@ async def test_janus_leaving_and_unpublished_events_reach_the_service(kicked: bo
         ("add", pa, "1"),
     ]
     assert include_all()  # default subscribe rules exist for viewers created by WHEP
+
+
+@dataclass
+class OneSession:
+    session: WhipSession
+    whip: dict[str, WhipSession] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.whip[self.session.id] = self.session
+
+    def by_handle(self, session: int | None, handle: int | None) -> WhipSession | None:
+        return self.session if (session, handle) == (7, 9) else None
+
+
+class StubHandle:
+    session_id, handle_id = 7, 9
+
+
+def media_event(mid: str, receiving: bool) -> dict[str, object]:
+    return {
+        "type": 32,
+        "timestamp": 1,
+        "session_id": 7,
+        "handle_id": 9,
+        "event": {"media": "audio" if mid == "0" else "video", "mid": mid, "receiving": receiving},
+    }
+
+
+async def test_a_publisher_silent_on_every_track_is_disconnected_after_the_media_timeout() -> None:
+    room, pa = RoomSid.new(), ParticipantSid.new()
+    session = WhipSession(pa, room, pa, "zoe", StubHandle(), 0.0, frozenset({"0", "1"}))  # type: ignore[arg-type]  # stub handle
+    service = FakeService()
+    ingest = JanusIngest(service, OneSession(session), media_timeout=0.05)  # type: ignore[arg-type]  # structural fake
+    for parsed in parse_events([media_event("0", True), media_event("1", True), media_event("0", False)]):
+        await ingest.handle(parsed)
+    assert session.media_seen and session.silence_check is None  # one silent track is a mute, not a vanish
+    for parsed in parse_events([media_event("1", False), media_event("1", True)]):
+        await ingest.handle(parsed)
+    assert session.silence_check is None  # media came back before the timeout
+    for parsed in parse_events([media_event("1", False)]):
+        await ingest.handle(parsed)
+    assert session.silence_check is not None
+    await session.silence_check
+    assert service.calls == [("disconnect", pa, "left")]
