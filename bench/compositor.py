@@ -222,7 +222,8 @@ def ffmpeg_command(manifest: Path, canvas: Resolution, out: Path, duration: int)
     """An ffmpeg overlay graph equivalent to our grid: same cells and fitted sizes."""
     folder = manifest.parent
     tracks = json.loads(manifest.read_text())["tracks"]
-    videos = [t for t in tracks if t["kind"] == "video"]
+    # cells are taken in order of start time (ties: input order), as our engine does
+    videos = sorted((t for t in tracks if t["kind"] == "video"), key=lambda t: int(t["offset_ms"]))
     audios = [t for t in tracks if t["kind"] == "audio"]
     region = parse_layout({"grid": {"video_sources": ["*"]}}, canvas).regions[0]
     grid = region_grid(region, canvas, len(videos))

@@ -19,6 +19,7 @@ import av
 import av.error
 import numpy as np
 import numpy.typing as npt
+from av.video.reformatter import VideoReformatter
 
 from services.compositor.errors import MediaError
 from services.compositor.timeline import TICKS_PER_SECOND
@@ -97,13 +98,30 @@ def probe(source: str, kind: str) -> Probe:
         return Probe(first, last_end, width or 0, height or 0, stream.codec_context.name)
 
 
+class _Scaler:
+    """One swscale context per source, single-threaded and reused across frames (a fresh context per frame
+    would re-initialise filters and spawn a thread pool every time). Locked: the decode thread and the
+    compositor may both scale."""
+
+    def __init__(self) -> None:
+        self._reformatter: Any = VideoReformatter()
+        self._lock = threading.Lock()
+
+    def scale(self, frame: Any, width: int, height: int, interpolation: str) -> Any:
+        with self._lock:
+            return self._reformatter.reformat(
+                frame, width=width, height=height, format="yuv420p", interpolation=interpolation, threads=1
+            )
+
+
 class DecodedVideoFrame:
     """A decoded source frame placed on the output timeline; scales lazily into YUV420 planes."""
 
-    __slots__ = ("_cache", "_frame", "height", "serial", "time", "width")
+    __slots__ = ("_cache", "_frame", "_scaler", "height", "serial", "time", "width")
 
-    def __init__(self, frame: Any, time: int, serial: int) -> None:
+    def __init__(self, frame: Any, time: int, serial: int, scaler: _Scaler) -> None:
         self._frame = frame
+        self._scaler = scaler
         self._cache: dict[tuple[int, int], tuple[Plane, Plane, Plane, Any]] = {}
         self.time = time
         self.serial = serial
@@ -116,9 +134,7 @@ class DecodedVideoFrame:
         if cached is None:
             frame = self._frame
             if (frame.width, frame.height, frame.format.name) != (width, height, "yuv420p"):
-                frame = frame.reformat(
-                    width=width, height=height, format="yuv420p", interpolation=interpolation
-                )
+                frame = self._scaler.scale(frame, width, height, interpolation)
             y, u, v = (
                 np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w]
                 for plane, w, h in zip(
@@ -155,6 +171,7 @@ class VideoReader:
         self._delta = delta
         self._threads = threads
         self._prepare = prepare
+        self._scaler = _Scaler()
         self._container: Any = None
         self._frames: Iterator[Any] | None = None
         self._current: DecodedVideoFrame | None = None
@@ -223,7 +240,8 @@ class VideoReader:
             if frame.pts is None:
                 continue
             self._serial += 1
-            decoded = DecodedVideoFrame(frame, _ticks(frame.pts, self._time_base) + self._delta, self._serial)
+            time = _ticks(frame.pts, self._time_base) + self._delta
+            decoded = DecodedVideoFrame(frame, time, self._serial, self._scaler)
             if self._prepare is not None:
                 self._prepare(decoded)
             return decoded
