@@ -111,9 +111,14 @@ class Region:
 
 @dataclass(frozen=True, slots=True)
 class VideoLayout:
-    """Regions in paint order: increasing z_pos, then request order (stable)."""
+    """Regions in request order (the echo keeps it); `paint_order` gives the drawing order."""
 
     regions: tuple[Region, ...]
+
+    @property
+    def paint_order(self) -> tuple[int, ...]:
+        """Region indices by increasing z_pos, request order among equals (stable)."""
+        return tuple(sorted(range(len(self.regions)), key=lambda i: (self.regions[i].z_pos, i)))
 
     @property
     def is_empty(self) -> bool:
@@ -239,8 +244,7 @@ def parse_layout(raw: object, canvas: Resolution) -> VideoLayout:
         if not isinstance(name, str) or not name:
             raise LayoutError(CODE_INVALID_LAYOUT, "VideoLayout region names must be non-empty strings")
         regions.append(_parse_region(name, spec, canvas))
-    ordered = sorted(enumerate(regions), key=lambda item: (item[1].z_pos, item[0]))
-    return VideoLayout(tuple(region for _, region in ordered))
+    return VideoLayout(tuple(regions))
 
 
 def normalized(layout: VideoLayout) -> dict[str, dict[str, object]]:

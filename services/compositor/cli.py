@@ -17,7 +17,14 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from services.compositor.errors import CompositorError, LayoutError, MediaError, NoSourcesError
+from libs.composition.spec import LayoutError as SpecError
+from services.compositor.errors import (
+    CompositorError,
+    LayoutError,
+    MediaError,
+    NoSourcesError,
+    from_spec_error,
+)
 from services.compositor.job import CompositionJob
 from services.compositor.layout import parse_resolution, preset
 from services.compositor.render import compose
@@ -55,7 +62,11 @@ class ProgressBar:
 
 def _layout_argument(value: str, resolution: str, allow_hd: bool) -> object:
     if value in _PRESETS:
-        return preset(value, parse_resolution(resolution, allow_hd=allow_hd))
+        try:
+            canvas = parse_resolution(resolution, allow_hd=allow_hd)
+        except SpecError as exc:
+            raise from_spec_error(exc) from exc
+        return preset(value, canvas)
     text = Path(value[1:]).read_text() if value.startswith("@") else value
     try:
         parsed: Any = json.loads(text)

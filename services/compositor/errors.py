@@ -12,12 +12,12 @@ Tree::
 
 from __future__ import annotations
 
+from libs.composition.spec import LayoutError as SpecError
+
 # Error codes. 53630 and 53626 are Twilio's; 53640/53641 are ours (Twilio documents no create-time code for a
 # malformed layout or resolution), see docs/compositions.md.
 CODE_INTERNAL = 53626
 CODE_NO_SOURCES = 53630
-CODE_INVALID_LAYOUT = 53640
-CODE_INVALID_RESOLUTION = 53641
 
 
 class CompositorError(Exception):
@@ -40,11 +40,19 @@ class TransientError(CompositorError):
     """A dependency failed temporarily: retrying may help."""
 
 
-class LayoutError(PermanentError):
-    """An invalid VideoLayout or Resolution."""
+class LayoutError(PermanentError, SpecError):
+    """An invalid VideoLayout or Resolution (also a libs.composition.spec.LayoutError, which the shared
+    parsers raise and ``from_spec_error`` converts)."""
 
     def __init__(self, code: int, message: str) -> None:
-        super().__init__(message, code=code)
+        Exception.__init__(self, message)  # both bases keep the same two fields; set them once
+        self.code = code
+        self.message = message
+
+
+def from_spec_error(exc: SpecError) -> LayoutError:
+    """The engine's permanent LayoutError for an error of the shared request parsers."""
+    return LayoutError(exc.code, exc.message)
 
 
 class NoSourcesError(PermanentError):

@@ -7,7 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from services.compositor.errors import CODE_INVALID_LAYOUT, LayoutError
+from libs.composition.spec import CODE_INVALID_LAYOUT
+from libs.composition.spec import LayoutError as SpecError
+from services.compositor.errors import LayoutError, from_spec_error
 from services.compositor.layout import Resolution, VideoLayout, parse_layout, parse_resolution
 
 Format = Literal["mp4", "webm"]
@@ -56,8 +58,11 @@ class CompositionJob:
         encoder: EncoderOptions | None = None,
     ) -> CompositionJob:
         """Validate a request. Raises LayoutError (53640 layout/format, 53641 resolution)."""
-        canvas = parse_resolution(resolution, allow_hd=allow_hd)
-        layout = parse_layout(video_layout, canvas)
+        try:
+            canvas = parse_resolution(resolution, allow_hd=allow_hd)
+            layout = parse_layout(video_layout, canvas)
+        except SpecError as exc:
+            raise from_spec_error(exc) from exc
         if format not in ("mp4", "webm"):
             raise LayoutError(CODE_INVALID_LAYOUT, "Format must be mp4 or webm")
         if layout.is_empty and not audio_sources:

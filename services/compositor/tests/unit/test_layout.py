@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.compositor.errors import CODE_INVALID_LAYOUT, CODE_INVALID_RESOLUTION, LayoutError
+from libs.composition.spec import CODE_INVALID_LAYOUT, CODE_INVALID_RESOLUTION, LayoutError
 from services.compositor.layout import (
     Rect,
     Resolution,
