@@ -122,6 +122,7 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
         self.published = 0
+        self.active = asyncio.Event()  # set while this relay holds the schema's leadership and publishes
         self._metrics = _metrics_for(registry) if registry is not None else None
         self._keep_published = keep_published
         self._keep_processed = keep_processed
@@ -180,6 +181,7 @@ class OutboxRelay:
             await lock_conn.add_listener(outbox_channel(self._schema), self._on_notify)
             try:
                 await self.start()
+                self.active.set()
                 logger.info("outbox relay active", extra={"schema": self._schema, "relay": self._relay_name})
                 while not stop.is_set():
                     await self._maybe_housekeeping()
@@ -188,6 +190,7 @@ class OutboxRelay:
                         continue
                     await self._sleep(stop)
             finally:
+                self.active.clear()
                 with contextlib.suppress(Exception):
                     await lock_conn.remove_listener(outbox_channel(self._schema), self._on_notify)
                 await self.close()

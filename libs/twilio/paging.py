@@ -8,8 +8,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -17,6 +19,7 @@ from starlette.requests import Request
 from libs.twilio.errors import bad_request
 
 _PAGING = ("PageSize", "Page", "PageToken")
+T = TypeVar("T")
 
 
 def encode_token(key: Any) -> str:
@@ -115,3 +118,26 @@ def page_body(
             "key": key,
         },
     }
+
+
+def created_cursor(page: PageRequest) -> tuple[datetime, str] | None:
+    """The ``(date_created, sid)`` cursor of a page token made by ``trim_page`` (None on the first page).
+
+    Raises TwilioError 400 / 20001 for a token that is not such a cursor."""
+    if page.after is None:
+        return None
+    try:
+        return datetime.fromisoformat(page.after[0]), str(page.after[1])
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
+        raise bad_request(20001, "Invalid PageToken") from exc
+
+
+def trim_page(
+    items: list[T], page: PageRequest, key: Callable[[T], tuple[datetime, str]]
+) -> tuple[list[T], str | None]:
+    """Cut a ``page_size + 1`` fetch to the page; the token continues after its last item (None: last)."""
+    if len(items) <= page.page_size:
+        return items, None
+    kept = items[: page.page_size]
+    created, sid = key(kept[-1])
+    return kept, encode_token([created.isoformat(), sid])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -17,7 +17,7 @@ from libs.storage.errors import StorageError
 from libs.twilio.dates import iso8601, iso8601_or_none, utcnow
 from libs.twilio.errors import TwilioError, not_found
 from libs.twilio.forms import Form
-from libs.twilio.paging import PageRequest, encode_token, page_body
+from libs.twilio.paging import PageRequest, created_cursor, page_body, trim_page
 from libs.twilio.urls import public_base_url
 from services.compositor.domain import (
     CODE_NOT_FOUND,
@@ -175,16 +175,10 @@ def create_router(ctx: ServiceContext) -> APIRouter:
             created_after=query.date("DateCreatedAfter", CODE_INVALID_PARAMETER),
             created_before=query.date("DateCreatedBefore", CODE_INVALID_PARAMETER),
         )
-        after = None
-        if page.after is not None:
-            try:
-                after = (datetime.fromisoformat(page.after[0]), str(page.after[1]))
-            except (TypeError, ValueError, IndexError, KeyError) as exc:
-                raise TwilioError(400, CODE_INVALID_PARAMETER, "Invalid PageToken") from exc
-        found = await store.find(principal.account_sid, filters, after=after, limit=page.page_size + 1)
-        more = len(found) > page.page_size
-        found = found[: page.page_size]
-        token = encode_token([found[-1].date_created.isoformat(), found[-1].sid]) if more else None
+        found = await store.find(
+            principal.account_sid, filters, after=created_cursor(page), limit=page.page_size + 1
+        )
+        found, token = trim_page(found, page, lambda c: (c.date_created, c.sid))
         base = public_base_url(request, default_base)
         items = [composition_resource(c, base) for c in found]
         return JSONResponse(page_body("compositions", items, request, page, token, base))

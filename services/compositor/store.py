@@ -18,6 +18,7 @@ from libs.composition.spec import CallbackMethod, Format
 from libs.db.outbox import add_events
 from libs.db.pool import DbConnection, check_schema_name, transaction
 from libs.db.processed import mark_processed
+from libs.db.query import Where
 from libs.events.base import Event
 from libs.events.models import CompositionRequested
 from libs.events.sids import AccountSid, CompositionSid, HookSid, RoomSid
@@ -204,28 +205,17 @@ class CompositionStore:
         limit: int,
     ) -> list[Composition]:
         """Compositions in (date_created, sid) order after the ``after`` cursor, at most ``limit``."""
-        clauses = ["account_sid = $1"]
-        args: list[object] = [account_sid]
-
-        def arg(value: object) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if filters.status is not None:
-            clauses.append(f"status = {arg(filters.status)}")
-        if filters.room_sid is not None:
-            clauses.append(f"room_sid = {arg(filters.room_sid)}")
-        if filters.created_after is not None:
-            clauses.append(f"date_created >= {arg(filters.created_after)}")
-        if filters.created_before is not None:
-            clauses.append(f"date_created < {arg(filters.created_before)}")
-        if after is not None:
-            clauses.append(f"(date_created, sid) > ({arg(after[0])}, {arg(after[1])})")
+        where = Where("account_sid = {}", account_sid)
+        where.add_if("status = {}", filters.status)
+        where.add_if("room_sid = {}", filters.room_sid)
+        where.add_if("date_created >= {}", filters.created_after)
+        where.add_if("date_created < {}", filters.created_before)
+        where.after(("date_created", "sid"), after)
         query = (
-            f"SELECT * FROM {self._compositions} WHERE {' AND '.join(clauses)} "  # noqa: S608
-            f"ORDER BY date_created, sid LIMIT {arg(limit)}"
+            f"SELECT * FROM {self._compositions} WHERE {where.sql} "  # noqa: S608  # fragments are constants
+            f"ORDER BY date_created, sid LIMIT {where.arg(limit)}"
         )
-        return [_composition(r) for r in await self.pool.fetch(query, *args)]
+        return [_composition(r) for r in await self.pool.fetch(query, *where.args)]
 
     async def mark_deleted(
         self, account_sid: AccountSid, sid: CompositionSid, now: datetime

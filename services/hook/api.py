@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -13,7 +12,7 @@ from libs.events.sids import HookSid
 from libs.twilio.dates import iso8601, iso8601_or_none, utcnow
 from libs.twilio.errors import TwilioError, not_found
 from libs.twilio.forms import Form
-from libs.twilio.paging import PageRequest, encode_token, page_body
+from libs.twilio.paging import PageRequest, created_cursor, page_body, trim_page
 from libs.twilio.urls import public_base_url
 from services.hook.domain import Hook, HookError, HookRequest, define_hook, friendly_name_pattern
 from services.hook.store import HookFilter, HookStore
@@ -106,16 +105,10 @@ def create_router(ctx: ServiceContext) -> APIRouter:
             created_after=query.date("DateCreatedAfter", PARAM_CODE),
             created_before=query.date("DateCreatedBefore", PARAM_CODE),
         )
-        after = None
-        if page.after is not None:
-            try:
-                after = (datetime.fromisoformat(page.after[0]), str(page.after[1]))
-            except (TypeError, ValueError, IndexError) as exc:
-                raise TwilioError(400, PARAM_CODE, "Invalid PageToken") from exc
-        hooks = await store.find(principal.account_sid, filters, after=after, limit=page.page_size + 1)
-        more = len(hooks) > page.page_size
-        hooks = hooks[: page.page_size]
-        token = encode_token([hooks[-1].date_created.isoformat(), hooks[-1].sid]) if more else None
+        hooks = await store.find(
+            principal.account_sid, filters, after=created_cursor(page), limit=page.page_size + 1
+        )
+        hooks, token = trim_page(hooks, page, lambda h: (h.date_created, h.sid))
         base = public_base_url(request, default_base)
         items = [hook_resource(h, base) for h in hooks]
         return JSONResponse(page_body("composition_hooks", items, request, page, token, base))

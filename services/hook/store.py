@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from libs.composition.spec import CallbackMethod, Format
+from libs.db.query import Where
 from libs.events.sids import AccountSid, HookSid
 from services.hook.domain import Hook, HookDefinition, HookError
 
@@ -144,29 +145,17 @@ class HookStore:
         limit: int,
     ) -> list[Hook]:
         """Hooks in (date_created, sid) order, strictly after the ``after`` cursor, at most ``limit``."""
-        clauses = ["account_sid = $1"]
-        args: list[object] = [account_sid]
-
-        def arg(value: object) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if filters.enabled is not None:
-            clauses.append(f"enabled = {arg(filters.enabled)}")
-        if filters.friendly_name_pattern is not None:
-            clauses.append(f"friendly_name ILIKE {arg(filters.friendly_name_pattern)}")
-        if filters.created_after is not None:
-            clauses.append(f"date_created >= {arg(filters.created_after)}")
-        if filters.created_before is not None:
-            clauses.append(f"date_created < {arg(filters.created_before)}")
-        if after is not None:
-            clauses.append(f"(date_created, sid) > ({arg(after[0])}, {arg(after[1])})")
+        where = Where("account_sid = {}", account_sid)
+        where.add_if("enabled = {}", filters.enabled)
+        where.add_if("friendly_name ILIKE {}", filters.friendly_name_pattern)
+        where.add_if("date_created >= {}", filters.created_after)
+        where.add_if("date_created < {}", filters.created_before)
+        where.after(("date_created", "sid"), after)
         query = (
-            f"SELECT * FROM {self._table} WHERE {' AND '.join(clauses)} "  # noqa: S608
-            f"ORDER BY date_created, sid LIMIT {arg(limit)}"
+            f"SELECT * FROM {self._table} WHERE {where.sql} "  # noqa: S608  # fragments are constants
+            f"ORDER BY date_created, sid LIMIT {where.arg(limit)}"
         )
-        rows = await self._pool.fetch(query, *args)
-        return [_hook(r) for r in rows]
+        return [_hook(r) for r in await self._pool.fetch(query, *where.args)]
 
     async def enabled_hooks(self, account_sid: AccountSid) -> list[Hook]:
         """Every enabled hook of the account (what a completed room is composed with)."""

@@ -180,9 +180,11 @@ async def test_relay_run_wakes_on_notify(env: dict[str, str], db: tuple[asyncpg.
     )
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
+    await asyncio.wait_for(relay.active.wait(), 30)  # relay holds the lock before the standby starts
     standby_task = asyncio.create_task(standby.run(stop))
     try:
-        await asyncio.sleep(3)  # relay holds the lock; standby waits
+        await asyncio.sleep(1)  # the standby is waiting for the lock
+        assert not standby.active.is_set()
         event = _event(RoomSid.new(), 0)
         await _add(pool, schema, event, topic)
         deadline = asyncio.get_running_loop().time() + 20
