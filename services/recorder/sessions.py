@@ -79,6 +79,17 @@ class OwnerLock:
         await conn.execute("SELECT pg_advisory_lock($1)", self.key)
         self._conn = conn
 
+    async def ensure(self) -> None:
+        """Re-take the lock on a fresh connection if the old one broke (Postgres restart)."""
+        if self._conn is not None and not self._conn.is_closed():
+            return
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._pool.release(self._conn)
+            self._conn = None
+        await self.acquire()
+        logger.warning("owner lock re-acquired", extra={"owner_key": self.key})
+
     async def release(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(Exception):
@@ -162,9 +173,10 @@ class CaptureSupervisor:
             while not stop.is_set():
                 self._wake.clear()
                 try:
+                    await self._owner.ensure()
                     await self.reconcile_once()
-                except (OSError, asyncpg.PostgresError, RecorderError) as exc:
-                    logger.warning("reconcile failed", extra={"error": repr(exc)})
+                except Exception:  # the supervisor is an edge: log, then retry on the next tick
+                    logger.exception("reconcile failed")
                 with contextlib.suppress(TimeoutError):
                     waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
                     try:
