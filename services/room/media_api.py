@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from datetime import datetime
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -180,7 +181,7 @@ class MediaApi:
         )
         self.metrics.whip_post_seconds.observe(time.monotonic() - started)
         self.metrics.media_sessions.labels("whip").inc()
-        location = f"/whip/{room_ref}/sessions/{session.id}"
+        location = f"/whip/{quote(room_ref, safe='')}/sessions/{session.id}"
         return Response(
             answer.answer_sdp,
             status_code=201,
@@ -266,7 +267,7 @@ class MediaApi:
             status_code=201,
             media_type=SDP,
             headers={
-                "Location": f"/whep/{room_ref}/sessions/{viewer.id}",
+                "Location": f"/whep/{quote(room_ref, safe='')}/sessions/{viewer.id}",
                 "X-Participant-Sid": participant.sid,
             },
         )
