@@ -13,7 +13,7 @@ import io
 import secrets
 import socket
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import av
@@ -26,6 +26,7 @@ from libs.events.base import Event
 from libs.events.codec import decode
 from libs.events.models import (
     RecordingCompleted,
+    RecordingDeleted,
     RecordingFailed,
     RecordingRule,
     RecordingRulesUpdated,
@@ -39,12 +40,19 @@ from libs.events.models import (
 from libs.events.sids import AccountSid, ParticipantSid, RecordingSid, RoomSid, TrackSid
 from libs.storage.memory import InMemoryObjectStore
 from services.recorder.depacketize import Codec
-from services.recorder.domain import new_recording, recording_prefix, started_event
+from services.recorder.domain import (
+    MediaOutcome,
+    complete,
+    completed_event,
+    new_recording,
+    recording_prefix,
+    started_event,
+)
 from services.recorder.handlers import handle
 from services.recorder.metrics import RecorderMetrics
 from services.recorder.receiver import PortAllocator
 from services.recorder.sessions import CaptureSupervisor, OwnerLock, SupervisorConfig
-from services.recorder.store import RecorderStore
+from services.recorder.store import RecorderStore, RecordingFilter
 from services.recorder.tests.media.synthetic import encode_tone, encode_video, rtp_stream
 from services.recorder.track_recorder import TrackRecorder, TrackRecorderConfig
 
@@ -340,3 +348,47 @@ async def test_graceful_stop_completes_running_captures(harness: Harness) -> Non
     assert [e.source_sid for e in completed] == [mic]
     assert not h.forwarder.active
     assert await h.store.pool.fetchval("SELECT pg_try_advisory_lock($1)", owner.key), "lock released"
+
+
+async def test_find_filters_paging_delete_and_purge(harness: Harness) -> None:
+    h = harness
+    await handle(h.created([RecordingRule(type="include", all=True)]), store=h.store, wake=noop)
+    room = (await h.store.live_rooms())[0]
+    mic, cam = TrackSid.new(), TrackSid.new()
+    await handle(h.track(mic, "audio", "OPUS", "0"), store=h.store, wake=noop)
+    await handle(h.track(cam, "video", "VP8", "1"), store=h.store, wake=noop)
+    tracks = {t.track_sid: t for t in await h.store.tracks(h.room)}
+    recs = []
+    for sid in (mic, cam):
+        rec = new_recording(room, tracks[sid], RecordingSid.new(), now())
+        assert await h.store.claim(rec, 1, started_event(rec))
+        recs.append(rec)
+    done = complete(recs[0], MediaOutcome("k", 1000, 5, 1_000_000), now())
+    assert await h.store.finish(done, completed_event(done))
+    f = RecordingFilter
+    assert [r.sid for r in await h.store.find(ACCOUNT, f(media_type="video"), after=None, limit=10)] == [
+        recs[1].sid
+    ]
+    assert [r.sid for r in await h.store.find(ACCOUNT, f(status="completed"), after=None, limit=10)] == [
+        recs[0].sid
+    ]
+    grouped = f(grouping_sids=(str(h.room), str(h.alice)))
+    assert len(await h.store.find(ACCOUNT, grouped, after=None, limit=10)) == 2
+    assert (
+        await h.store.find(ACCOUNT, f(grouping_sids=(str(ParticipantSid.new()),)), after=None, limit=10) == []
+    )
+    assert await h.store.find(AccountSid.new(), f(), after=None, limit=10) == [], "other accounts see nothing"
+    first = await h.store.find(ACCOUNT, f(), after=None, limit=1)
+    rest = await h.store.find(ACCOUNT, f(), after=(first[0].date_created, first[0].sid), limit=10)
+    assert len(first) == 1 and len(rest) == 1 and rest[0].sid != first[0].sid
+    deleted = RecordingDeleted(
+        occurred_at=now(), account_sid=ACCOUNT, recording_sid=done.sid, room_sid=h.room
+    )
+    assert not await h.store.mark_deleted(ACCOUNT, recs[1].sid, now(), deleted), "processing: not deletable"
+    assert await h.store.mark_deleted(ACCOUNT, done.sid, now(), deleted)
+    stored = await h.store.get(ACCOUNT, done.sid)
+    assert stored is not None and stored.status == "deleted" and stored.deleted_at is not None
+    assert await h.store.purge_deleted(now() - timedelta(days=30)) == 0
+    assert await h.store.purge_deleted(now() + timedelta(seconds=1)) == 1
+    assert await h.store.get(ACCOUNT, done.sid) is None
+    assert [type(e).__name__ for e in await h.outbox()][-1] == "RecordingDeleted"
