@@ -4,24 +4,17 @@ shared variables (``JANUS_URL``, ``JANUS_ADMIN_KEY``, ``JANUS_API_SECRET``, no p
 from __future__ import annotations
 
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from libs.config import KafkaSettings, PlatformSettings, PostgresSettings, S3Settings
+from libs.config import ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Every ``ROOM_*`` variable (listed in README.md)."""
 
     model_config = SettingsConfigDict(env_prefix="ROOM_", extra="ignore", populate_by_name=True)
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
-    s3: S3Settings = Field(default_factory=S3Settings)
-    platform: PlatformSettings = Field(default_factory=PlatformSettings)
-
-    host: str = "127.0.0.1"
     port: int = 8101
-    log_level: str = "INFO"
     db_schema: str = "room"
     consumer_group: str = "room"
     relay_name: str = "room"
