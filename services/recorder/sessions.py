@@ -33,7 +33,7 @@ from datetime import datetime
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from libs.events.sids import RecordingSid
+from libs.events.sids import RecordingSid, TrackSid
 from services.recorder.chunks import MediaStore
 from services.recorder.depacketize import Codec
 from services.recorder.domain import (
@@ -63,6 +63,7 @@ from services.recorder.store import OwnedCapture, RecorderStore
 from services.recorder.track_recorder import TrackRecorder, TrackRecorderConfig
 
 logger = logging.getLogger(__name__)
+MAX_FORWARD_BACKOFF_S = 300.0
 
 
 class OwnerLock:
@@ -122,6 +123,7 @@ class Session:
     janus_room: str
     publisher_id: str
     stream_id: int | None = None
+    start_error: str | None = None  # capture never started (Janus refused): fail with ERROR_CAPTURE
     counted: dict[str, int] = field(default_factory=lambda: {"packets": 0, "bytes": 0, "lost": 0})
 
 
@@ -157,6 +159,9 @@ class CaptureSupervisor:
         self._sessions: dict[RecordingSid, Session] = {}
         self._finishing: dict[RecordingSid, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
+        # Tracks whose rtp_forward failed: (failures, monotonic time of the next attempt). Each failed
+        # attempt is a failed Recording, so retries back off (2, 4, 8 … 300 s) instead of every tick.
+        self._backoff: dict[TrackSid, tuple[int, float]] = {}
 
     @property
     def sessions(self) -> dict[RecordingSid, Session]:
@@ -225,6 +230,9 @@ class CaptureSupervisor:
                 if sid in self._sessions:
                     self._spawn_stop(sid)
             for track in decided.start:
+                failures, retry_at = self._backoff.get(track.track_sid, (0, 0.0))
+                if failures and time.monotonic() < retry_at:
+                    continue
                 await self._start(room, track)
             if room.ended:
                 await self._maybe_finalize_room(room)
@@ -284,9 +292,17 @@ class CaptureSupervisor:
                 recorder.rtcp_port,
             )
         except ForwardingError as exc:
-            logger.warning("rtp_forward failed", extra={"recording_sid": rec.sid, "error": str(exc)})
+            failures = self._backoff.get(track.track_sid, (0, 0.0))[0] + 1
+            delay = min(MAX_FORWARD_BACKOFF_S, 2.0**failures)
+            self._backoff[track.track_sid] = (failures, time.monotonic() + delay)
+            logger.warning(
+                "rtp_forward failed",
+                extra={"recording_sid": rec.sid, "error": str(exc), "retry_in_s": delay},
+            )
+            session.start_error = "Janus refused to forward the track"
             self._spawn_stop(rec.sid)
             return
+        self._backoff.pop(track.track_sid, None)
         await self._store.set_forwarder(rec.sid, session.janus_room, session.publisher_id, session.stream_id)
         logger.info(
             "capture started",
@@ -315,7 +331,11 @@ class CaptureSupervisor:
             self._count_session(session)
             self._ports.release(session.ports)
             self._metrics.active_tracks.labels(rec.kind).dec()
-            await self._finish(rec)
+            if session.start_error is not None:
+                await self._media.delete_prefix(rec.prefix + "/")
+                await self._record_failure(rec, ERROR_CAPTURE, session.start_error)
+            else:
+                await self._finish(rec)
         finally:
             self._finishing.pop(rec.sid, None)
 

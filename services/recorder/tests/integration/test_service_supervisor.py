@@ -48,6 +48,7 @@ from services.recorder.domain import (
     recording_prefix,
     started_event,
 )
+from services.recorder.forwarding import ForwardingError
 from services.recorder.handlers import handle
 from services.recorder.metrics import RecorderMetrics
 from services.recorder.receiver import PortAllocator
@@ -72,11 +73,15 @@ class FakeForwarder:
     def __init__(self) -> None:
         self.active: dict[int, tuple[str, str, int, int | None]] = {}
         self.stopped: list[int] = []
+        self.refuse = 0  # refuse this many start requests, like Janus without the feed
         self._ids = iter(range(1000, 10**6))
 
     async def start(
         self, room_id: str, publisher_id: str, mid: str, host: str, rtp_port: int, rtcp_port: int | None
     ) -> int:
+        if self.refuse:
+            self.refuse -= 1
+            raise ForwardingError("janus error 428: No such feed")
         stream_id = next(self._ids)
         self.active[stream_id] = (room_id, mid, rtp_port, rtcp_port)
         return stream_id
@@ -392,3 +397,28 @@ async def test_find_filters_paging_delete_and_purge(harness: Harness) -> None:
     assert await h.store.purge_deleted(now() + timedelta(seconds=1)) == 1
     assert await h.store.get(ACCOUNT, done.sid) is None
     assert [type(e).__name__ for e in await h.outbox()][-1] == "RecordingDeleted"
+
+
+async def test_refused_forward_fails_once_then_backs_off(harness: Harness) -> None:
+    h = harness
+    sup = h.supervisor(await h.owner())
+    h.forwarder.refuse = 1
+    await handle(h.created([RecordingRule(type="include", all=True)]), store=h.store, wake=noop)
+    await handle(h.track(TrackSid.new(), "audio", "OPUS", "0"), store=h.store, wake=noop)
+    await sup.reconcile_once()
+    await sup.drain()
+    for _ in range(3):  # within the 2 s backoff: no new attempt
+        await sup.reconcile_once()
+    events = await h.outbox()
+    failed = [e for e in events if isinstance(e, RecordingFailed)]
+    assert len(failed) == 1 and failed[0].error_code == 53101
+    assert not sup.sessions
+
+    async def retried() -> None:
+        while not sup.sessions:  # noqa: ASYNC110  # polling the supervisor's own tick
+            await sup.reconcile_once()
+            await asyncio.sleep(0.2)
+
+    await asyncio.wait_for(retried(), 5)
+    assert len([e for e in await h.outbox() if isinstance(e, RecordingStarted)]) == 2
+    await sup.shutdown()
