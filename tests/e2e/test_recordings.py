@@ -424,6 +424,10 @@ async def test_record_room_media_api_and_callbacks(
     assert sorted(r.sid for r in listed) == sorted(r["sid"] for r in recs)
     only_video = client.video.v1.recordings.list(grouping_sid=[room.sid], media_type="video")
     assert [r.sid for r in only_video] == [video["sid"]]
+    in_room = client.video.v1.rooms(room.sid).recordings.list(source_sid=room.tracks["audio"])
+    assert [(r.sid, r.room_sid, r.type) for r in in_room] == [(audio["sid"], room.sid, "audio")]
+    assert client.video.v1.rooms(room.sid).recordings(video["sid"]).fetch().codec == "VP8"
+    assert client.video.v1.recordings.list(grouping_sid=[room.sid], status="failed") == []
     fetched = client.video.v1.recordings(audio["sid"]).fetch()
     assert (
         fetched.status == "completed"
