@@ -30,7 +30,7 @@ class EncoderOptions:
     # threads per chunk encoder / per source decoder (0 = FFmpeg's automatic count). Output depends on the
     # encoder thread count but never on the number of workers.
     encoder_threads: int = 0
-    decoder_threads: int = 0
+    decoder_threads: int = 1  # each source already decodes on its own thread; frame threads only cost memory
     interpolation: str = "AREA"  # area averaging: good for downscaling and cheap
 
 

@@ -158,7 +158,7 @@ class VideoReader:
     few frames ahead (bounded queue) and calls `prepare(frame)` on each, e.g. to scale it for its tile, so
     decoding and scaling of every source overlap with compositing and encoding (PyAV releases the GIL)."""
 
-    _AHEAD = 6
+    _AHEAD = 4
 
     def __init__(
         self,
@@ -288,10 +288,20 @@ class VideoReader:
         return self._current
 
     def close(self) -> None:
+        """Stop the decode thread and drop every frame now: the decode generator refers back to this reader,
+        so leaving it to the cyclic garbage collector would keep decoders and frame buffers alive."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self._frames is not None:
+            close_generator = getattr(self._frames, "close", None)
+            if close_generator is not None:
+                close_generator()
+            self._frames = None
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._current = self._next = None
         if self._container is not None:
             self._container.close()
             self._container = None

@@ -8,6 +8,7 @@ processes, not on the event loop).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -38,11 +39,23 @@ logger = logging.getLogger(__name__)
 
 _AUDIO_WEIGHT = 0.1  # share of the progress bar given to the audio mix when there is video
 _progress_queue: Queue[int] | None = None
+_M_ARENA_MAX = -8  # glibc mallopt parameter
+
+
+def _limit_malloc_arenas() -> None:
+    """Cap glibc's per-thread malloc arenas: a worker runs a decode thread per source plus codec threads,
+    and with one arena each, freed frame buffers stay resident in many arenas."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return  # not glibc
+    libc.mallopt(_M_ARENA_MAX, 2)
 
 
 def _init_worker(progress_queue: Queue[int] | None) -> None:
     global _progress_queue  # per-process handle set once by the pool initializer
     _progress_queue = progress_queue
+    _limit_malloc_arenas()
 
 
 def _run_chunk(task: ChunkTask) -> Path:
