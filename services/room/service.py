@@ -10,7 +10,6 @@ participant-disconnected, and every track before room-ended, as Twilio reports t
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -77,10 +76,19 @@ def _not_in_progress() -> RoomRuleError:
 
 
 class RoomService:
-    def __init__(self, store: RoomStore, media: MediaEffects, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: RoomStore,
+        media: MediaEffects,
+        clock: Clock,
+        janus_secret: Callable[[RoomSid], str],
+    ) -> None:
+        """``janus_secret`` gives a room's Janus secret; production derives it from the Janus admin key
+        (libs.rooms.janus_secret) so the recorder can derive it too for ``rtp_forward``."""
         self.store = store
         self.media = media
         self._now = clock
+        self._janus_secret = janus_secret
 
     # ------------------------------------------------------------------ rooms
 
@@ -96,7 +104,7 @@ class RoomService:
             account_sid=account_sid,
             spec=spec,
             status="in-progress",
-            janus_secret=secrets.token_urlsafe(18),
+            janus_secret=self._janus_secret(sid),
             ad_hoc=ad_hoc,
             date_created=now,
             date_updated=now,

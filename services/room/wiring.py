@@ -8,12 +8,14 @@ page. `setup(ctx)` (called by the bootstrap after the routers) adds the timer lo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 
 from libs.janus.client import JanusClient
+from libs.rooms.janus_secret import janus_room_secret
 from libs.twilio.dates import utcnow
 from services.room.janus_ingest import JanusIngest, ingest_router
 from services.room.media_api import MediaApi, media_router
@@ -56,7 +58,8 @@ def build_room_side(ctx: ServiceContext) -> tuple[RoomService, list[APIRouter]]:
     )
     media = JanusMedia(janus, store, publisher_bitrate=settings.publisher_bitrate)
     media_holder.append(media)
-    service = RoomService(store, media, utcnow)
+    admin_key = settings.janus_admin_key.get_secret_value()
+    service = RoomService(store, media, utcnow, functools.partial(janus_room_secret, admin_key))
     metrics = RoomMetrics.create(ctx.registry)
     ingest = JanusIngest(service, media, metrics, media_timeout=settings.media_timeout)
     media_api = MediaApi(service, media, ctx.identity, metrics, ad_hoc_rooms=settings.ad_hoc_rooms)

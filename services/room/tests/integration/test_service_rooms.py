@@ -17,8 +17,9 @@ from libs.db.testing import integration_env, temp_schema
 from libs.events import models as ev
 from libs.events.base import Event
 from libs.events.codec import decode
-from libs.events.sids import AccountSid, ParticipantSid
+from libs.events.sids import AccountSid, ParticipantSid, RoomSid
 from libs.events.topics import ROOM_EVENTS
+from libs.rooms.janus_secret import janus_room_secret
 from services.room.domain import RoomRequest, build_room_spec
 from services.room.errors import RoomRuleError
 from services.room.records import ParticipantRecord, RoomRecord
@@ -31,6 +32,10 @@ pytestmark = pytest.mark.integration
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 ACCOUNT = AccountSid("AC" + "1" * 32)
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+
+def _secret(room: RoomSid) -> str:
+    return janus_room_secret("test-admin-key", room)
 
 
 @dataclass
@@ -77,7 +82,7 @@ class Env:
 
     def restarted(self) -> RoomService:
         """A fresh service over the same tables, as after a process restart."""
-        return RoomService(RoomStore(self.pool, self.schema), self.media, self.clock)
+        return RoomService(RoomStore(self.pool, self.schema), self.media, self.clock, _secret)
 
 
 @pytest.fixture
@@ -85,7 +90,7 @@ async def env() -> AsyncIterator[Env]:
     async with temp_schema(integration_env()["POSTGRES_DSN"], prefix="room_it_") as (pool, schema):
         await migrate(pool, schema, MIGRATIONS)
         clock, media = Clock(), FakeMedia()
-        yield Env(pool, schema, clock, media, RoomService(RoomStore(pool, schema), media, clock))
+        yield Env(pool, schema, clock, media, RoomService(RoomStore(pool, schema), media, clock, _secret))
 
 
 def seqs(events: list[Event]) -> list[int]:
