@@ -137,6 +137,11 @@ def cmd_up(_: argparse.Namespace) -> int:
     )
     if "TWILIO_ACCOUNT_SID" in dev:
         print(f"Account SID: {dev['TWILIO_ACCOUNT_SID']}   API key: {dev['TWILIO_API_KEY']}")
+        # The secrets go to a person's terminal, never into CI logs or redirected output.
+        if sys.stdout.isatty() and os.environ.get("CI", "").lower() not in ("1", "true"):
+            print(f"Auth token:  {dev['TWILIO_AUTH_TOKEN']}   API secret: {dev['TWILIO_API_SECRET']}")
+        else:
+            print("Auth token and API secret: in the file below (not printed where output is logged)")
     print(f'Credentials and settings: {DEV_ENV} and {DEVSTACK_ENV}  (eval "$({sys.argv[0]} env)")')
     return 0
 
