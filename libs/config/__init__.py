@@ -1,6 +1,7 @@
 """Settings parts shared by every service (env vars without a service prefix); see docs/architecture.md."""
 
 from libs.config.settings import (
+    JanusSettings,
     KafkaSettings,
     PlatformSettings,
     PostgresSettings,
@@ -8,4 +9,11 @@ from libs.config.settings import (
     ServiceSettings,
 )
 
-__all__ = ["KafkaSettings", "PlatformSettings", "PostgresSettings", "S3Settings", "ServiceSettings"]
+__all__ = [
+    "JanusSettings",
+    "KafkaSettings",
+    "PlatformSettings",
+    "PostgresSettings",
+    "S3Settings",
+    "ServiceSettings",
+]

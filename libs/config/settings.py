@@ -84,6 +84,16 @@ class PlatformSettings(BaseSettings):
         return decode_master_key(self.master_key.get_secret_value())
 
 
+class JanusSettings(BaseSettings):
+    """``JANUS_*``: the Janus HTTP API (room and recorder services)."""
+
+    model_config = SettingsConfigDict(env_prefix="JANUS_", extra="ignore")
+
+    url: str = "http://10.77.0.1:8088/janus"
+    admin_key: SecretStr = SecretStr("")
+    api_secret: SecretStr | None = None
+
+
 class ServiceSettings(BaseSettings):
     """What every service's Settings has: the shared parts plus where it serves and what it owns.
 

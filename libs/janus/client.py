@@ -27,6 +27,7 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
+from libs.config import JanusSettings
 from libs.janus.errors import (
     JANUS_SESSION_NOT_FOUND,
     JanusError,
@@ -148,6 +149,19 @@ class JanusClient:
         self._transactions = itertools.count(1)
         self._prefix = secrets.token_hex(4)
         self._closed = False
+
+    @classmethod
+    def from_settings(
+        cls, settings: JanusSettings, *, on_session_lost: SessionLostHook | None = None
+    ) -> Self:
+        """A client for the Janus that ``JANUS_URL``/``JANUS_ADMIN_KEY``/``JANUS_API_SECRET`` name."""
+        secret = settings.api_secret.get_secret_value() if settings.api_secret else None
+        return cls(
+            settings.url,
+            admin_key=settings.admin_key.get_secret_value(),
+            api_secret=secret,
+            on_session_lost=on_session_lost,
+        )
 
     async def __aenter__(self) -> Self:
         await self.start()

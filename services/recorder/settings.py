@@ -1,40 +1,25 @@
-"""Recorder service configuration: env prefix ``RECORDER_`` plus the shared parts (libs.config) and Janus's
-shared variables (``JANUS_URL``, ``JANUS_ADMIN_KEY``, ``JANUS_API_SECRET``, no prefix)."""
+"""Recorder service configuration: env prefix ``RECORDER_`` plus the shared parts (libs.config), Janus's
+included (``JANUS_URL``, ``JANUS_ADMIN_KEY``, ``JANUS_API_SECRET``)."""
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from libs.config import KafkaSettings, PlatformSettings, PostgresSettings, S3Settings
+from libs.config import JanusSettings, ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Every ``RECORDER_*`` variable (listed in README.md)."""
 
-    model_config = SettingsConfigDict(env_prefix="RECORDER_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="RECORDER_", extra="ignore")
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
-    s3: S3Settings = Field(default_factory=S3Settings)
-    platform: PlatformSettings = Field(default_factory=PlatformSettings)
-
-    host: str = "127.0.0.1"
+    janus: JanusSettings = Field(default_factory=JanusSettings)
     port: int = 8102
-    log_level: str = "INFO"
     db_schema: str = "recorder"
     consumer_group: str = "recorder"
     relay_name: str = "recorder"
 
-    janus_url: str = Field(
-        default="http://10.77.0.1:8088/janus", validation_alias=AliasChoices("JANUS_URL", "janus_url")
-    )
-    janus_admin_key: SecretStr = Field(
-        default=SecretStr(""), validation_alias=AliasChoices("JANUS_ADMIN_KEY", "janus_admin_key")
-    )
-    janus_api_secret: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("JANUS_API_SECRET", "janus_api_secret")
-    )
     # Where Janus sends forwarded RTP (the host side of the media namespace) and the UDP ports to use.
     rtp_host: str = "10.77.0.254"
     rtp_port_first: int = 20000

@@ -37,9 +37,8 @@ def setup(ctx: ServiceContext) -> None:
     if ctx.object_store is None:
         raise RuntimeError("the recorder needs an object store")
     store = RecorderStore(ctx.pool, settings.db_schema)
-    api_secret = settings.janus_api_secret.get_secret_value() if settings.janus_api_secret else None
-    admin_key = settings.janus_admin_key.get_secret_value()
-    janus = JanusClient(settings.janus_url, admin_key=admin_key, api_secret=api_secret)
+    admin_key = settings.janus.admin_key.get_secret_value()
+    janus = JanusClient.from_settings(settings.janus)
     supervisor = CaptureSupervisor(
         store,
         ctx.object_store,

@@ -49,16 +49,10 @@ def build_room_side(ctx: ServiceContext) -> tuple[RoomService, list[APIRouter]]:
         for session in media.on_session(session_id):
             await ingest.handle_gone(session)
 
-    api_secret = settings.janus_api_secret.get_secret_value() if settings.janus_api_secret else None
-    janus = JanusClient(
-        settings.janus_url,
-        admin_key=settings.janus_admin_key.get_secret_value(),
-        api_secret=api_secret,
-        on_session_lost=on_session_lost,
-    )
+    janus = JanusClient.from_settings(settings.janus, on_session_lost=on_session_lost)
     media = JanusMedia(janus, store, publisher_bitrate=settings.publisher_bitrate)
     media_holder.append(media)
-    admin_key = settings.janus_admin_key.get_secret_value()
+    admin_key = settings.janus.admin_key.get_secret_value()
     service = RoomService(store, media, utcnow, functools.partial(janus_room_secret, admin_key))
     metrics = RoomMetrics.create(ctx.registry)
     ingest = JanusIngest(service, media, metrics, media_timeout=settings.media_timeout)
