@@ -17,18 +17,16 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import asyncpg
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 from twilio.base.exceptions import TwilioRestException
@@ -55,6 +53,7 @@ from libs.events.sids import (
     TrackSid,
 )
 from libs.storage import MinioObjectStore
+from libs.testing.callbacks import Receiver, serve_receiver
 from libs.twilio.openapi import validate_list, validate_resource
 from services.compositor.media_io import decode_output
 from services.compositor.tests.media.synth import COLOURS, write_audio, write_video
@@ -69,78 +68,23 @@ TWO_UP = {
     "right": {"x_pos": 160, "y_pos": 0, "width": 160, "height": 240, "video_sources": ["bob"]},
 }
 
-Scope = MutableMapping[str, Any]
-
 
 # ------------------------------------------------------------------ callback receiver
 
 
-@dataclass
-class Callback:
-    url: str
-    form: dict[str, str]
-    signature: str
-
-
-class Receiver:
-    """Records every callback request (uvicorn on 127.0.0.1, random port)."""
-
-    def __init__(self) -> None:
-        self.received: list[Callback] = []
-        self.port = 0
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def events(self, sid: str) -> list[str]:
-        return [
-            c.form.get("StatusCallbackEvent", "")
-            for c in self.received
-            if c.form.get("CompositionSid") == sid
-        ]
-
-    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Any]], send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        url = f"http://{headers.get('host', '')}{scope['path']}"
-        self.received.append(
-            Callback(
-                url,
-                dict(parse_qsl(body.decode(), keep_blank_values=True)),
-                headers.get("x-twilio-signature", ""),
-            )
-        )
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
-        await send({"type": "http.response.body", "body": b""})
+def events_of(receiver: Receiver, sid: str) -> list[str]:
+    """The StatusCallbackEvent of every callback received for composition ``sid``, in arrival order."""
+    return [
+        c.form.get("StatusCallbackEvent", "")
+        for c in receiver.received
+        if c.form.get("CompositionSid") == sid
+    ]
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    app = Receiver()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:  # noqa: ASYNC110  # uvicorn only exposes a flag
-            await asyncio.sleep(0.02)
-    app.port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    async with serve_receiver() as app:
         yield app
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture(scope="module")
@@ -385,10 +329,10 @@ async def test_composition_lifecycle_media_and_callbacks(
 
     # Callbacks, in order and signed with the account's auth token.
     async def available_arrived() -> bool:
-        return "composition-available" in receiver.events(comp.sid)
+        return "composition-available" in events_of(receiver, comp.sid)
 
     await wait_for(available_arrived, 30, "the composition-available callback")
-    sequence = receiver.events(comp.sid)
+    sequence = events_of(receiver, comp.sid)
     assert sequence[0] == "composition-enqueued"
     assert sequence[1] == "composition-started"
     assert sequence[-1] == "composition-available"
@@ -396,7 +340,7 @@ async def test_composition_lifecycle_media_and_callbacks(
     validator = RequestValidator(tenant.auth_token)
     mine = [c for c in receiver.received if c.form.get("CompositionSid") == comp.sid]
     for call in mine:
-        assert validator.validate(callback, call.form, call.signature), call.form
+        assert validator.validate(callback, call.form, call.headers["x-twilio-signature"]), call.form
     percents = [int(c.form["PercentageDone"]) for c in mine if "PercentageDone" in c.form]
     assert percents == sorted(set(percents))
     assert all(p % 10 == 0 and 0 < p < 100 for p in percents)
@@ -546,11 +490,11 @@ async def test_killed_compositor_loses_nothing(
     assert done.duration == 30
 
     async def available_arrived() -> bool:
-        return "composition-available" in receiver.events(comp.sid)
+        return "composition-available" in events_of(receiver, comp.sid)
 
     await wait_for(available_arrived, 30, "the composition-available callback")
     await asyncio.sleep(2.0)  # a duplicate would arrive right behind it
-    events = receiver.events(comp.sid)
+    events = events_of(receiver, comp.sid)
     assert events.count("composition-available") == 1
     assert events.count("composition-started") == 1
     assert events[0] == "composition-enqueued"
@@ -611,10 +555,10 @@ async def test_hook_requests_from_kafka_are_composed_once(
     assert comp.status_callback == receiver.url("/hook")
 
     async def available_arrived() -> bool:
-        return "composition-available" in receiver.events(request.composition_sid)
+        return "composition-available" in events_of(receiver, request.composition_sid)
 
     await wait_for(available_arrived, 30, "the composition-available callback")
-    events = receiver.events(request.composition_sid)
+    events = events_of(receiver, request.composition_sid)
     assert events[:2] == ["composition-enqueued", "composition-started"]
     assert events.count("composition-enqueued") == 1
     hook_calls = [c for c in receiver.received if c.form.get("CompositionSid") == request.composition_sid]
