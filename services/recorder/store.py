@@ -17,6 +17,7 @@ import asyncpg
 from libs.db.outbox import add_event
 from libs.db.pool import check_schema_name, transaction
 from libs.db.processed import mark_processed
+from libs.db.query import Where
 from libs.events.base import Event, HttpMethod
 from libs.events.models import Container, MediaKind, RoomType
 from libs.events.sids import AccountSid, ParticipantSid, RecordingSid, RoomSid, TrackSid
@@ -400,34 +401,20 @@ class RecorderStore:
         limit: int,
     ) -> list[Recording]:
         """Recordings of the account, oldest first, keyset-paged on (date_created, sid)."""
-        clauses = ["account_sid = $1"]
-        args: list[object] = [account_sid]
-
-        def arg(value: object) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if filters.room_sid is not None:
-            clauses.append(f"room_sid = {arg(filters.room_sid)}")
-        if filters.status is not None:
-            clauses.append(f"status = {arg(filters.status)}")
-        if filters.source_sid is not None:
-            clauses.append(f"source_sid = {arg(filters.source_sid)}")
+        w = Where("account_sid = {}", account_sid)
+        w.add_if("room_sid = {}", filters.room_sid)
+        w.add_if("status = {}", filters.status)
+        w.add_if("source_sid = {}", filters.source_sid)
         for grouping in filters.grouping_sids:
-            ref = arg(grouping)
-            clauses.append(f"(room_sid = {ref} OR participant_sid = {ref})")
-        if filters.created_after is not None:
-            clauses.append(f"date_created >= {arg(filters.created_after)}")
-        if filters.created_before is not None:
-            clauses.append(f"date_created < {arg(filters.created_before)}")
-        if filters.media_type is not None:
-            clauses.append(f"kind = {arg(filters.media_type)}")
-        if after is not None:
-            clauses.append(f"(date_created, sid) > ({arg(after[0])}, {arg(after[1])})")
+            w.add("(room_sid = {} OR participant_sid = {})", grouping, grouping)
+        w.add_if("date_created >= {}", filters.created_after)
+        w.add_if("date_created < {}", filters.created_before)
+        w.add_if("kind = {}", filters.media_type)
+        w.after(("date_created", "sid"), after)
         rows = await self.pool.fetch(
-            f"SELECT * FROM {self._recs} WHERE {' AND '.join(clauses)} "  # noqa: S608
-            f"ORDER BY date_created, sid LIMIT {int(limit)}",
-            *args,
+            f"SELECT * FROM {self._recs} WHERE {w.sql} "  # noqa: S608  # fragments are constants
+            f"ORDER BY date_created, sid LIMIT {w.arg(limit)}",
+            *w.args,
         )
         return [_recording(r) for r in rows]
 

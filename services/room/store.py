@@ -17,6 +17,7 @@ import asyncpg
 
 from libs.db.outbox import add_events
 from libs.db.pool import check_schema_name, transaction
+from libs.db.query import Where
 from libs.events.base import Event
 from libs.events.sids import AccountSid, ParticipantSid, RoomSid, TrackSid
 from services.room.domain import unique_name_taken
@@ -99,24 +100,6 @@ class ParticipantFilter:
     identity: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
-
-
-class _Where:
-    """Builds `WHERE` clauses with numbered parameters."""
-
-    def __init__(self) -> None:
-        self.clauses: list[str] = []
-        self.args: list[object] = []
-
-    def arg(self, value: object) -> str:
-        self.args.append(value)
-        return f"${len(self.args)}"
-
-    def add(self, clause: str) -> None:
-        self.clauses.append(clause)
-
-    def sql(self) -> str:
-        return " AND ".join(self.clauses) if self.clauses else "true"
 
 
 class RoomTx:
@@ -316,20 +299,14 @@ class RoomStore:
         self, account_sid: AccountSid, f: RoomFilter, *, after: tuple[datetime, str] | None, limit: int
     ) -> list[RoomRecord]:
         """Rooms in (date_created, sid) order after the cursor."""
-        w = _Where()
-        w.add(f"account_sid = {w.arg(account_sid)}")
-        if f.status is not None:
-            w.add(f"status = {w.arg(f.status)}")
-        if f.unique_name is not None:
-            w.add(f"coalesce(unique_name, sid) = {w.arg(f.unique_name)}")
-        if f.created_after is not None:
-            w.add(f"date_created >= {w.arg(f.created_after)}")
-        if f.created_before is not None:
-            w.add(f"date_created < {w.arg(f.created_before)}")
-        if after is not None:
-            w.add(f"(date_created, sid) > ({w.arg(after[0])}, {w.arg(after[1])})")
+        w = Where("account_sid = {}", account_sid)
+        w.add_if("status = {}", f.status)
+        w.add_if("coalesce(unique_name, sid) = {}", f.unique_name)
+        w.add_if("date_created >= {}", f.created_after)
+        w.add_if("date_created < {}", f.created_before)
+        w.after(("date_created", "sid"), after)
         sql = (
-            f"SELECT * FROM {self._s}.rooms WHERE {w.sql()} "  # noqa: S608
+            f"SELECT * FROM {self._s}.rooms WHERE {w.sql} "  # noqa: S608  # fragments are constants
             f"ORDER BY date_created, sid LIMIT {w.arg(limit)}"
         )
         return [_room(r) for r in await self._pool.fetch(sql, *w.args)]
@@ -354,20 +331,14 @@ class RoomStore:
     async def find_participants(
         self, room_sid: RoomSid, f: ParticipantFilter, *, after: tuple[datetime, str] | None, limit: int
     ) -> list[ParticipantRecord]:
-        w = _Where()
-        w.add(f"room_sid = {w.arg(room_sid)}")
-        if f.status is not None:
-            w.add(f"status = {w.arg(f.status)}")
-        if f.identity is not None:
-            w.add(f"identity = {w.arg(f.identity)}")
-        if f.created_after is not None:
-            w.add(f"date_created >= {w.arg(f.created_after)}")
-        if f.created_before is not None:
-            w.add(f"date_created < {w.arg(f.created_before)}")
-        if after is not None:
-            w.add(f"(date_created, sid) > ({w.arg(after[0])}, {w.arg(after[1])})")
+        w = Where("room_sid = {}", room_sid)
+        w.add_if("status = {}", f.status)
+        w.add_if("identity = {}", f.identity)
+        w.add_if("date_created >= {}", f.created_after)
+        w.add_if("date_created < {}", f.created_before)
+        w.after(("date_created", "sid"), after)
         sql = (
-            f"SELECT * FROM {self._s}.participants WHERE {w.sql()} "  # noqa: S608
+            f"SELECT * FROM {self._s}.participants WHERE {w.sql} "  # noqa: S608  # fragments are constants
             f"ORDER BY date_created, sid LIMIT {w.arg(limit)}"
         )
         return [_participant(r) for r in await self._pool.fetch(sql, *w.args)]
