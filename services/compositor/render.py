@@ -13,8 +13,10 @@ import logging
 import multiprocessing
 import os
 import queue
+import select
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -52,9 +54,31 @@ def _limit_malloc_arenas() -> None:
     libc.mallopt(_M_ARENA_MAX, 2)
 
 
-def _init_worker(progress_queue: Queue[int] | None) -> None:
+def _exit_with(owner_pid: int) -> None:
+    """End this worker as soon as process ``owner_pid`` (the compositor) is gone.
+
+    The forkserver hands its liveness pipe to every worker, so it outlives the compositor for as long as
+    any worker does; a worker must therefore watch the compositor itself, or a compositor killed with
+    kill -9 would leave its workers (and the forkserver) idle forever. A daemon thread waits on a pidfd.
+    """
+    try:
+        pidfd = os.pidfd_open(owner_pid)
+    except ProcessLookupError:
+        os._exit(1)  # already gone
+    except OSError:
+        return  # no pidfd support (not Linux 5.3+): the pool's own EOF handling still applies
+
+    def wait() -> None:
+        select.select([pidfd], [], [])
+        os._exit(1)
+
+    threading.Thread(target=wait, name="owner-watch", daemon=True).start()
+
+
+def _init_worker(progress_queue: Queue[int] | None, owner_pid: int) -> None:
     global _progress_queue  # per-process handle set once by the pool initializer
     _progress_queue = progress_queue
+    _exit_with(owner_pid)
     _limit_malloc_arenas()
 
 
@@ -237,7 +261,10 @@ def _render_parallel(
     context.set_forkserver_preload(["services.compositor.segments"])
     progress_queue: Queue[int] = context.Queue()
     with ProcessPoolExecutor(
-        max_workers=count, mp_context=context, initializer=_init_worker, initargs=(progress_queue,)
+        max_workers=count,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(progress_queue, os.getpid()),
     ) as pool:
         futures: list[Future[Path]] = [pool.submit(_run_chunk, task) for task in tasks]
         if audio_path is not None:
