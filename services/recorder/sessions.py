@@ -80,9 +80,19 @@ class OwnerLock:
         await conn.execute("SELECT pg_advisory_lock($1)", self.key)
         self._conn = conn
 
+    def _usable(self) -> bool:
+        """Whether the lock's connection still lives. After a Postgres restart asyncpg detaches the broken
+        connection from its pool proxy, and every call on the proxy (is_closed included) raises."""
+        if self._conn is None:
+            return False
+        try:
+            return not self._conn.is_closed()
+        except asyncpg.InterfaceError:
+            return False
+
     async def ensure(self) -> None:
         """Re-take the lock on a fresh connection if the old one broke (Postgres restart)."""
-        if self._conn is not None and not self._conn.is_closed():
+        if self._usable():
             return
         if self._conn is not None:
             with contextlib.suppress(Exception):
