@@ -253,6 +253,10 @@ class MediaApi:
                 room.sid, [SubscribeStream(feed=t.participant_sid, mid=t.mid) for t in tracks]
             )
         except JanusError as exc:
+            logger.info(
+                "whep subscribe refused by janus",
+                extra={"room_sid": room.sid, "janus_code": exc.code, "reason": exc.reason},
+            )
             await _detach_quietly(handle)
             if owns:
                 await self.service.disconnect(room.sid, participant.sid, "left")

@@ -78,6 +78,11 @@ async def test_publish_view_disconnect_timeout_and_signed_callbacks(
             bob_token = token(tenant, "bob", None)  # no room in the grant: any room
             viewer = await Peer.start("subscribe", VIEWER_IP, 20)
             whep = await http.post(f"/whep/{name}", headers={"Authorization": f"Bearer {bob_token}"})
+            for _ in range(20):  # 409 means "retry later" (tracks not subscribable yet), as documented
+                if whep.status_code != 409:
+                    break
+                await asyncio.sleep(0.5)
+                whep = await http.post(f"/whep/{name}", headers={"Authorization": f"Bearer {bob_token}"})
             assert whep.status_code == 201, whep.text
             whep_location = whep.headers["location"]
             await viewer.send({"offer": whep.text})
