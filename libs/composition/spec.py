@@ -18,13 +18,23 @@ CODE_INVALID_LAYOUT = 53640
 CODE_INVALID_RESOLUTION = 53641
 
 
-class LayoutError(ValueError):
-    """An invalid VideoLayout, Resolution or source selection, with its Twilio-style error code."""
+class RequestError(ValueError):
+    """An invalid Compositions or Composition Hooks request: Twilio-style ``code``, HTTP ``status``."""
 
-    def __init__(self, code: int, message: str) -> None:
+    status: int = 400
+
+    def __init__(self, code: int, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.status = status
+
+
+class LayoutError(RequestError):
+    """An invalid VideoLayout, Resolution or source selection, with its Twilio-style error code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code, message)
 
 
 MIN_SIDE = 16
@@ -328,35 +338,38 @@ class CompositionParams:
         return {f.name: getattr(self, f.name) for f in fields(CompositionParams)}
 
 
-def define_params(
-    *,
-    video_layout: object,
-    audio_sources: tuple[str, ...],
-    audio_sources_excluded: tuple[str, ...],
-    resolution: str | None,
-    format: str | None,  # noqa: A002  # Twilio's parameter name
-    trim: bool | None,
-    status_callback: str | None,
-    status_callback_method: str | None,
-    allow_hd: bool = False,
-) -> CompositionParams:
+@dataclass(frozen=True)
+class RawParams:
+    """A request's composition parameters as sent (None: the parameter is absent)."""
+
+    video_layout: object
+    audio_sources: tuple[str, ...]
+    audio_sources_excluded: tuple[str, ...]
+    resolution: str | None
+    format: str | None
+    trim: bool | None
+    status_callback: str | None
+    status_callback_method: str | None
+
+
+def define_params(raw: RawParams, *, allow_hd: bool = False) -> CompositionParams:
     """Validate a request's composition parameters with Twilio's defaults (640x480, webm, trim true, POST).
 
     ``allow_hd`` (Mixdown-only) raises the resolution cap to 1920x1080. Raises LayoutError with 20001,
     53640 (VideoLayout) or 53641 (Resolution).
     """
-    method = parse_callback_method(status_callback_method)
-    canvas = parse_resolution(resolution or DEFAULT_RESOLUTION, allow_hd=allow_hd)
-    layout = parse_layout(video_layout, canvas)
-    fmt = parse_format(format)
-    require_sources(layout, audio_sources)
+    method = parse_callback_method(raw.status_callback_method)
+    canvas = parse_resolution(raw.resolution or DEFAULT_RESOLUTION, allow_hd=allow_hd)
+    layout = parse_layout(raw.video_layout, canvas)
+    fmt = parse_format(raw.format)
+    require_sources(layout, raw.audio_sources)
     return CompositionParams(
         video_layout=normalized(layout),
-        audio_sources=audio_sources,
-        audio_sources_excluded=audio_sources_excluded,
+        audio_sources=raw.audio_sources,
+        audio_sources_excluded=raw.audio_sources_excluded,
         resolution=str(canvas),
         format=fmt,
-        trim=True if trim is None else trim,
-        status_callback=status_callback,
+        trim=True if raw.trim is None else raw.trim,
+        status_callback=raw.status_callback,
         status_callback_method=method,
     )

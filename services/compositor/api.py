@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from libs.auth.basic import Principal, request_principal
-from libs.composition.spec import CODE_INVALID_PARAMETER
+from libs.composition.spec import CODE_INVALID_PARAMETER, RequestError
 from libs.events.models import CompositionEnqueued, CompositionRequested
 from libs.events.sids import CompositionSid
 from libs.storage.errors import StorageError
@@ -25,7 +25,6 @@ from services.compositor.domain import (
     Composition,
     CompositionRequest,
     CompositionSpec,
-    RequestError,
     define_composition,
     media_ttl,
     refuse_for_recordings,

@@ -14,7 +14,8 @@ from typing import Literal
 from libs.composition.spec import (
     CODE_INVALID_PARAMETER,
     CompositionParams,
-    LayoutError,
+    RawParams,
+    RequestError,
     define_params,
 )
 from libs.events.sids import AccountSid, CompositionSid, HookSid, RoomSid
@@ -43,29 +44,11 @@ _TRANSITIONS: dict[Status, frozenset[Status]] = {
 }
 
 
-class RequestError(ValueError):
-    """An invalid create request; ``code`` is the Twilio-style error code, ``status`` the HTTP status."""
-
-    def __init__(self, code: int, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-
-
 @dataclass(frozen=True)
-class CompositionRequest:
+class CompositionRequest(RawParams):
     """The raw values of a create request (None = parameter absent)."""
 
     room_sid: str | None
-    video_layout: object
-    audio_sources: tuple[str, ...]
-    audio_sources_excluded: tuple[str, ...]
-    resolution: str | None
-    format: str | None
-    trim: bool | None
-    status_callback: str | None
-    status_callback_method: str | None
     allow_hd: bool = False
 
 
@@ -112,20 +95,7 @@ def define_composition(request: CompositionRequest) -> CompositionSpec:
     Raises RequestError with 20001 (parameters), 53640 (VideoLayout) or 53641 (Resolution).
     """
     room_sid = _room_sid(request.room_sid)
-    try:
-        params = define_params(
-            video_layout=request.video_layout,
-            audio_sources=request.audio_sources,
-            audio_sources_excluded=request.audio_sources_excluded,
-            resolution=request.resolution,
-            format=request.format,
-            trim=request.trim,
-            status_callback=request.status_callback,
-            status_callback_method=request.status_callback_method,
-            allow_hd=request.allow_hd,
-        )
-    except LayoutError as exc:
-        raise RequestError(exc.code, exc.message) from exc
+    params = define_params(request, allow_hd=request.allow_hd)
     return CompositionSpec(**params.params(), room_sid=room_sid)
 
 

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from libs.auth.basic import Principal, request_principal
+from libs.composition.spec import RequestError
 from libs.events.sids import HookSid
 from libs.twilio.dates import iso8601, iso8601_or_none, utcnow
 from libs.twilio.errors import TwilioError, not_found
 from libs.twilio.forms import Form
 from libs.twilio.paging import PageRequest, created_cursor, page_body, trim_page
 from libs.twilio.urls import public_base_url
-from services.hook.domain import Hook, HookError, HookRequest, define_hook, friendly_name_pattern
+from services.hook.domain import Hook, HookRequest, define_hook, friendly_name_pattern
 from services.hook.store import HookFilter, HookStore
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ async def _read_request(request: Request) -> HookRequest:
     )
 
 
-def _twilio(exc: HookError) -> TwilioError:
+def _twilio(exc: RequestError) -> TwilioError:
     return TwilioError(exc.status, exc.code, exc.message)
 
 
@@ -89,7 +90,7 @@ def create_router(ctx: ServiceContext) -> APIRouter:
         try:
             definition = define_hook(await _read_request(request))
             hook = await store.create(principal.account_sid, definition, utcnow())
-        except HookError as exc:
+        except RequestError as exc:
             raise _twilio(exc) from exc
         body = hook_resource(hook, public_base_url(request, default_base))
         return JSONResponse(body, status_code=201)
@@ -126,7 +127,7 @@ def create_router(ctx: ServiceContext) -> APIRouter:
         try:
             definition = define_hook(await _read_request(request))
             hook = await store.replace(principal.account_sid, hook_sid, definition, utcnow())
-        except HookError as exc:
+        except RequestError as exc:
             raise _twilio(exc) from exc
         if hook is None:
             raise not_found(request.url.path)

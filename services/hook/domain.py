@@ -1,7 +1,7 @@
 """Composition Hook rules: what a hook definition is and how a request's values become one.
 
 Pure: no I/O. The API layer reads Twilio's parameter names and hands plain values here; every validation
-failure is a ``HookError`` carrying the Twilio-style code the API answers with (decisions in
+failure is a ``RequestError`` carrying the Twilio-style code the API answers with (decisions in
 docs/compositions.md).
 """
 
@@ -13,7 +13,8 @@ from datetime import datetime
 from libs.composition.spec import (
     CODE_INVALID_PARAMETER,
     CompositionParams,
-    LayoutError,
+    RawParams,
+    RequestError,
     define_params,
 )
 from libs.events.models import CompositionHookFailed, CompositionRequested
@@ -22,30 +23,12 @@ from libs.events.sids import AccountSid, CompositionSid, HookSid, RecordingSid, 
 FRIENDLY_NAME_MAX = 100
 
 
-class HookError(ValueError):
-    """An invalid hook definition; ``code`` is the Twilio-style error code, ``status`` the HTTP status."""
-
-    def __init__(self, code: int, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-
-
 @dataclass(frozen=True)
-class HookRequest:
+class HookRequest(RawParams):
     """The raw values of a create/update request (None = parameter absent)."""
 
     friendly_name: str | None
     enabled: bool | None
-    video_layout: object
-    audio_sources: tuple[str, ...]
-    audio_sources_excluded: tuple[str, ...]
-    resolution: str | None
-    format: str | None
-    trim: bool | None
-    status_callback: str | None
-    status_callback_method: str | None
 
 
 @dataclass(frozen=True)
@@ -69,9 +52,9 @@ class Hook:
 
 def _friendly_name(value: str | None) -> str:
     if value is None or not value.strip():
-        raise HookError(CODE_INVALID_PARAMETER, "Missing required parameter FriendlyName in the post body")
+        raise RequestError(CODE_INVALID_PARAMETER, "Missing required parameter FriendlyName in the post body")
     if len(value) > FRIENDLY_NAME_MAX:
-        raise HookError(CODE_INVALID_PARAMETER, "FriendlyName must be at most 100 characters long")
+        raise RequestError(CODE_INVALID_PARAMETER, "FriendlyName must be at most 100 characters long")
     return value
 
 
@@ -79,22 +62,10 @@ def define_hook(request: HookRequest) -> HookDefinition:
     """Validate a create or update request (an update replaces the whole definition, as Twilio's does).
 
     Defaults as Twilio: enabled true, resolution 640x480, format webm, trim true, callback method POST.
-    Raises HookError with 20001 (parameters), 53640 (VideoLayout) or 53641 (Resolution).
+    Raises RequestError with 20001 (parameters), 53640 (VideoLayout) or 53641 (Resolution).
     """
     name = _friendly_name(request.friendly_name)
-    try:
-        params = define_params(
-            video_layout=request.video_layout,
-            audio_sources=request.audio_sources,
-            audio_sources_excluded=request.audio_sources_excluded,
-            resolution=request.resolution,
-            format=request.format,
-            trim=request.trim,
-            status_callback=request.status_callback,
-            status_callback_method=request.status_callback_method,
-        )
-    except LayoutError as exc:
-        raise HookError(exc.code, exc.message) from exc
+    params = define_params(request)
     enabled = True if request.enabled is None else request.enabled
     return HookDefinition(**params.params(), friendly_name=name, enabled=enabled)
 

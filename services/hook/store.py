@@ -7,10 +7,10 @@ from datetime import datetime
 
 import asyncpg
 
-from libs.composition.spec import CallbackMethod, Format
+from libs.composition.spec import CallbackMethod, Format, RequestError
 from libs.db.query import Where
 from libs.events.sids import AccountSid, HookSid
-from services.hook.domain import Hook, HookDefinition, HookError
+from services.hook.domain import Hook, HookDefinition
 
 _COLUMNS = (
     "sid, account_sid, friendly_name, enabled, video_layout, audio_sources, audio_sources_excluded, "
@@ -54,8 +54,8 @@ def _hook(row: asyncpg.Record) -> Hook:
     )
 
 
-def _duplicate(name: str) -> HookError:
-    return HookError(20001, f"A CompositionHook with FriendlyName '{name}' already exists", status=409)
+def _duplicate(name: str) -> RequestError:
+    return RequestError(20001, f"A CompositionHook with FriendlyName '{name}' already exists", status=409)
 
 
 class HookStore:
@@ -66,7 +66,7 @@ class HookStore:
         self._table = f"{schema}.composition_hooks"
 
     async def create(self, account_sid: AccountSid, definition: HookDefinition, now: datetime) -> Hook:
-        """Insert a new hook. Raises HookError (409) when the FriendlyName is taken in the account."""
+        """Insert a new hook. Raises RequestError (409) when the FriendlyName is taken in the account."""
         d = definition
         try:
             row = await self._pool.fetchrow(

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from libs.composition.spec import RequestError
 from services.compositor.domain import (
     CompositionRequest,
     QueueHead,
-    RequestError,
     can_transition,
     define_composition,
     fair_order,

@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from services.hook.domain import HookError, HookRequest, define_hook, friendly_name_pattern
+from libs.composition.spec import RequestError
+from services.hook.domain import HookRequest, define_hook, friendly_name_pattern
 
 BASE = HookRequest(
     friendly_name="Standup",
@@ -72,7 +73,7 @@ def test_audio_only_hook_has_empty_layout() -> None:
     ],
 )
 def test_invalid_requests_carry_their_code(change: dict[str, object], code: int) -> None:
-    with pytest.raises(HookError) as info:
+    with pytest.raises(RequestError) as info:
         define_hook(dataclasses.replace(BASE, **change))  # type: ignore[arg-type]  # table of field overrides
     assert info.value.code == code
     assert info.value.status == 400
