@@ -47,6 +47,7 @@ from libs.janus.handles import (
     SubscriberHandle,
     SubscribeStream,
     Subscription,
+    SubscriptionUpdate,
     message_from,
     opt_int,
     opt_str,
@@ -69,6 +70,7 @@ __all__ = [
     "SubscribeStream",
     "SubscriberHandle",
     "Subscription",
+    "SubscriptionUpdate",
 ]
 
 logger = logging.getLogger(__name__)

@@ -72,6 +72,15 @@ class Subscription:
 
 
 @dataclass(frozen=True)
+class SubscriptionUpdate:
+    """The answer to a subscriber `update`: Janus's new offer (None when nothing needs renegotiating)
+    and every stream of the subscription afterwards (removed ones stay as inactive m-lines)."""
+
+    offer_sdp: str | None
+    streams: tuple[StreamInfo, ...]
+
+
+@dataclass(frozen=True)
 class StreamToggle:
     """Turn sending of one subscription stream (our side's `mid`) on or off, e.g. for subscribe rules."""
 
@@ -340,8 +349,31 @@ class SubscriberHandle(PluginHandle):
             raise JanusError(0, "Janus returned no SDP offer to the subscription")
         return Subscription(offer_sdp=jsep["sdp"], streams=streams_of(data.get("streams")))
 
+    async def update(
+        self,
+        subscribe: Sequence[SubscribeStream] = (),
+        unsubscribe_mids: Sequence[str] = (),
+        *,
+        wait: float | None = None,
+    ) -> SubscriptionUpdate:
+        """Add streams to the subscription and remove streams (by our side's `mid`) in one step.
+        Janus answers with a new SDP offer for the same PeerConnection, which the client answers
+        through `start`. Existing streams keep flowing; removed ones become inactive m-lines."""
+        body: JsonObject = {"request": "update"}
+        if subscribe:
+            body["subscribe"] = [
+                {"feed": s.feed, "mid": s.mid} if s.mid is not None else {"feed": s.feed} for s in subscribe
+            ]
+        if unsubscribe_mids:
+            body["unsubscribe"] = [{"sub_mid": mid} for mid in unsubscribe_mids]
+        data, jsep = await self.message(body, wait=wait)
+        offer: str | None = None
+        if jsep is not None and jsep.get("type") == "offer" and isinstance(jsep.get("sdp"), str):
+            offer = jsep["sdp"]
+        return SubscriptionUpdate(offer_sdp=offer, streams=streams_of(data.get("streams")))
+
     async def start(self, answer_sdp: str) -> None:
-        """Complete the negotiation with the client's SDP answer."""
+        """Complete the negotiation (the first one or an `update`) with the client's SDP answer."""
         await self.message({"request": "start"}, {"type": "answer", "sdp": answer_sdp})
 
     async def configure(self, toggles: Sequence[StreamToggle]) -> None:

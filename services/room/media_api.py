@@ -272,9 +272,47 @@ class MediaApi:
             media_type=SDP,
             headers={
                 "Location": f"/whep/{quote(room_ref, safe='')}/sessions/{viewer.id}",
+                "ETag": viewer.etag,
                 "X-Participant-Sid": participant.sid,
             },
         )
+
+    async def whep_renegotiate(self, room_ref: str, session_id: str, request: Request) -> Response:
+        """`POST {session}` with an empty body: a new offer on the same PeerConnection that carries the
+        room's current tracks (200 application/sdp, new ETag), or 204 when the session is up to date.
+        The client PATCHes its answer as after the first offer."""
+        grant = await self.grant(request, room_ref)
+        viewer = self.media.whep.get(session_id)
+        if viewer is None:
+            raise _error(404, 20404, "No such WHEP session")
+        self.session_grant_matches(grant, viewer)
+        if (await request.body()).strip():
+            raise _error(
+                415,
+                20415,
+                "Renegotiation is server-offer too: POST an empty body to the session, then PATCH your "
+                "SDP answer (Content-Type: application/sdp)",
+            )
+        async with viewer.negotiating:
+            participant = await self.service.store.participant(viewer.room_sid, viewer.participant_sid)
+            if participant is None or participant.status != "connected":
+                raise _error(404, 20404, "No such WHEP session")
+            tracks = await self.service.store.room_tracks(viewer.room_sid)
+            try:
+                offer = await self.media.renegotiate(viewer, participant, tracks)
+            except JanusError as exc:
+                logger.info(
+                    "whep renegotiation refused by janus",
+                    extra={
+                        "participant_sid": viewer.participant_sid,
+                        "janus_code": exc.code,
+                        "reason": exc.reason,
+                    },
+                )
+                raise _error(409, 20409, "The room's tracks are not available yet; retry later") from exc
+        if offer is None:
+            return Response(status_code=204, headers={"ETag": viewer.etag})
+        return Response(offer, status_code=200, media_type=SDP, headers={"ETag": viewer.etag})
 
     async def whep_patch(self, room_ref: str, session_id: str, request: Request) -> Response:
         grant = await self.grant(request, room_ref)
@@ -289,12 +327,17 @@ class MediaApi:
             return Response(status_code=204)
         if content_type != SDP:
             raise _error(415, 20415, "PATCH needs Content-Type: application/sdp with the SDP answer")
+        if_match = request.headers.get("if-match")
+        if if_match is not None and if_match.strip() not in ("*", viewer.etag):
+            raise _error(
+                412, 20412, "The answer is for an older offer of this session; answer the latest one"
+            )
         try:
             await viewer.handle.start(text)
         except JanusError as exc:
             raise _error(400, 53402, "The media server refused the answer") from exc
         viewer.started = True
-        return Response(status_code=204)
+        return Response(status_code=204, headers={"ETag": viewer.etag})
 
     async def whep_get(self, room_ref: str, session_id: str, request: Request) -> Response:
         grant = await self.grant(request, room_ref)
@@ -356,6 +399,10 @@ def media_router(api: MediaApi) -> APIRouter:
     @router.post("/whep/{room}")
     async def whep_post(room: str, request: Request) -> Response:
         return await api.whep_post(room, request)
+
+    @router.post("/whep/{room}/sessions/{session_id}")
+    async def whep_renegotiate(room: str, session_id: str, request: Request) -> Response:
+        return await api.whep_renegotiate(room, session_id, request)
 
     @router.patch("/whep/{room}/sessions/{session_id}")
     async def whep_patch(room: str, session_id: str, request: Request) -> Response:

@@ -17,7 +17,14 @@ from datetime import datetime
 from libs.events.sids import ParticipantSid, RoomSid
 from libs.janus.client import JanusClient
 from libs.janus.errors import JanusError
-from libs.janus.handles import PublisherHandle, StreamInfo, StreamToggle, SubscriberHandle
+from libs.janus.handles import (
+    PublisherHandle,
+    StreamInfo,
+    StreamToggle,
+    SubscriberHandle,
+    SubscribeStream,
+    SubscriptionUpdate,
+)
 from services.room.domain import janus_codecs
 from services.room.records import ParticipantRecord, RoomRecord, TrackRecord
 from services.room.rules import include_all, is_subscribed
@@ -56,6 +63,12 @@ class WhepSession:
     streams: tuple[StreamInfo, ...] = ()
     track_sids: frozenset[str] = field(default_factory=frozenset)
     started: bool = False
+    generation: int = 0  # how many offers this session has made (the first is 0); the ETag's suffix
+    negotiating: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.id}.{self.generation}"'
 
 
 class JanusMedia:
@@ -185,6 +198,41 @@ class JanusMedia:
             toggles.append(StreamToggle(stream.mid, is_subscribed(track.ref(publisher.identity), rules)))
         if toggles:
             await viewer.handle.configure(toggles)
+
+    async def renegotiate(
+        self, viewer: WhepSession, participant: ParticipantRecord, tracks: Sequence[TrackRecord]
+    ) -> str | None:
+        """Bring the subscription in line with the room's published `tracks` (of others) on the same
+        PeerConnection: subscribe to the new ones, unsubscribe the streams whose track is gone, then
+        pause what the subscribe rules exclude. Returns Janus's new offer, or None when nothing changed.
+        Raises JanusError (e.g. 428 when a new publisher's feed is not subscribable yet)."""
+        others = [t for t in tracks if t.participant_sid != viewer.participant_sid]
+        carried = {(s.feed_id, s.feed_mid): s for s in viewer.streams if s.feed_id is not None}
+        wanted = {(str(t.participant_sid), t.mid): t for t in others}
+        new = [SubscribeStream(feed=pa, mid=mid) for (pa, mid) in wanted if (pa, mid) not in carried]
+        gone = [s.mid for key, s in carried.items() if key not in wanted]
+        current = frozenset(t.sid for t in others)
+        if not new and not gone:
+            viewer.track_sids = current
+            return None
+        update: SubscriptionUpdate = await viewer.handle.update(new, gone)
+        viewer.streams = update.streams
+        viewer.track_sids = current
+        await self.apply_rules(viewer, participant)
+        if update.offer_sdp is None:
+            return None
+        viewer.generation += 1
+        viewer.started = False
+        logger.info(
+            "whep session renegotiated",
+            extra={
+                "participant_sid": viewer.participant_sid,
+                "added": len(new),
+                "removed": len(gone),
+                "generation": viewer.generation,
+            },
+        )
+        return update.offer_sdp
 
     def viewer_is_stale(self, viewer: WhepSession, tracks: Sequence[TrackRecord]) -> bool:
         """True when the room's published tracks (of others) differ from what the subscription carries."""

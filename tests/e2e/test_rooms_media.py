@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -22,20 +24,46 @@ from twilio.request_validator import RequestValidator
 from libs.testing.callbacks import serve_receiver
 from libs.twilio.openapi import validate_list, validate_resource
 from tests.e2e.conftest import Tenant, new_tenant
-from tests.e2e.peers import COLOUR_RGB, NETNS_ADDR, Peer, poll, token
+from tests.e2e.peers import COLOUR_RGB, NETNS_ADDR, PEER_SCRIPT, REPO, Peer, poll, token
 
 pytestmark = pytest.mark.e2e
 
-PUBLISHER_IP, VIEWER_IP = "10.77.0.61", "10.77.0.62"
+PUBLISHER_IP, VIEWER_IP, SECOND_PUBLISHER_IP = "10.77.0.61", "10.77.0.62", "10.77.0.63"
+GREEN_RGB = (30, 180, 60)
 
 
 @pytest.fixture
 def peer_addresses() -> Iterator[None]:
-    for ip in (PUBLISHER_IP, VIEWER_IP):
+    ips = (PUBLISHER_IP, VIEWER_IP, SECOND_PUBLISHER_IP)
+    for ip in ips:
         subprocess.run([str(NETNS_ADDR), "ADD", ip], check=True, capture_output=True)
     yield
-    for ip in (PUBLISHER_IP, VIEWER_IP):
+    for ip in ips:
         subprocess.run([str(NETNS_ADDR), "DEL", ip], check=False, capture_output=True)
+
+
+async def coloured_publisher(address: str, seconds: float, colour: tuple[int, int, int]) -> Peer:
+    """The aiortc publisher of libs/testing/webrtc_peer.py, sending `colour` instead of COLOUR_RGB."""
+    process = await asyncio.create_subprocess_exec(
+        "ip", "netns", "exec", "mixdown", sys.executable, str(PEER_SCRIPT), "publish", address, str(seconds),
+        ",".join(str(v) for v in colour),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=REPO,
+    )  # fmt: skip
+    return Peer(process)
+
+
+def near(rgb: object, want: tuple[int, int, int], tolerance: float = 25) -> bool:
+    return isinstance(rgb, list) and all(abs(g - w) < tolerance for g, w in zip(rgb, want, strict=True))
+
+
+def video_of(tick: dict[str, Any], colour: tuple[int, int, int]) -> dict[str, Any] | None:
+    """The viewer's video m-line currently decoding `colour` (per-mid report of webrtc_peer.py)."""
+    for stream in (tick.get("video") or {}).values():
+        if near(stream.get("rgb"), colour):
+            return dict(stream)
+    return None
 
 
 async def test_publish_view_disconnect_timeout_and_signed_callbacks(
@@ -288,4 +316,178 @@ async def test_a_vanished_publisher_is_disconnected(
         print(f"vanished publisher disconnected after {time.monotonic() - killed:.1f} s")  # noqa: T201
     finally:
         await publisher.stop()
+        client.video.v1.rooms(room.sid).update(status="completed")
+
+
+async def whip_publish(http: httpx.AsyncClient, peer: Peer, room: str, bearer: str) -> httpx.Response:
+    offer = (await peer.until(lambda line: "offer" in line))["offer"]
+    whip = await http.post(
+        f"/whip/{room}", content=offer, headers={"Content-Type": "application/sdp", "Authorization": bearer}
+    )
+    assert whip.status_code == 201, whip.text
+    await peer.send({"answer": whip.text})
+    return whip
+
+
+async def until_not_409(send: Any) -> httpx.Response:
+    """Repeat a WHEP request while it answers 409 (documented as "retry later")."""
+    response: httpx.Response = await send()
+    for _ in range(20):
+        if response.status_code != 409:
+            break
+        await asyncio.sleep(0.5)
+        response = await send()
+    return response
+
+
+def last_tick(viewer: Peer) -> dict[str, Any]:
+    return next((line for line in reversed(viewer.lines) if line.get("tick")), {})
+
+
+async def answer_offer(viewer: Peer, offer: str) -> str:
+    seen = len(viewer.lines)
+    await viewer.send({"offer": offer})
+    line = await viewer.until(lambda line: "answer" in line and viewer.lines.index(line) >= seen)
+    return str(line["answer"])
+
+
+async def test_a_whep_session_renegotiates_for_tracks_published_later(
+    devstack: dict[str, str], tenant: Tenant, peer_addresses: None
+) -> None:
+    """One WHEP session (one participant, one PeerConnection) follows the room: a publisher who arrives later
+    is added by a renegotiation (subscribe rules still pausing what they exclude), and removed again after
+    it leaves, while the first publisher's media keeps flowing."""
+    client = tenant.client()
+    name = f"reneg-{uuid.uuid4().hex[:8]}"
+    room = client.video.v1.rooms.create(unique_name=name)
+    first = await coloured_publisher(PUBLISHER_IP, 60, COLOUR_RGB)
+    second: Peer | None = None
+    viewer = await Peer.start("subscribe", VIEWER_IP, 55)
+    carol = f"Bearer {token(tenant, 'carol', name)}"
+    try:
+        async with httpx.AsyncClient(base_url=tenant.base_url, timeout=20) as http:
+            await whip_publish(http, first, name, f"Bearer {token(tenant, 'alice', name)}")
+            whep = await until_not_409(lambda: http.post(f"/whep/{name}", headers={"Authorization": carol}))
+            assert whep.status_code == 201, whep.text
+            session, first_etag = whep.headers["location"], whep.headers["etag"]
+            carol_sid = whep.headers["x-participant-sid"]
+            answer = await answer_offer(viewer, whep.text)
+            patched = await http.patch(
+                session, content=answer, headers={"Content-Type": "application/sdp", "Authorization": carol}
+            )
+            assert patched.status_code == 204, patched.text
+            await viewer.until(lambda t: (video_of(t, COLOUR_RGB) or {}).get("frames", 0) >= 20)
+            state = (await http.get(session, headers={"Authorization": carol})).json()
+            assert state["stale"] is False and len(state["tracks"]) == 2
+            alice_tracks = set(state["tracks"])
+
+            # Carol's rules pause bob's video: a renegotiation must keep applying them to new streams.
+            client.video.v1.rooms(room.sid).participants(carol_sid).subscribe_rules.update(
+                rules=[
+                    {"type": "include", "all": True},
+                    {"type": "exclude", "publisher": "bob", "kind": "video"},
+                ]
+            )
+            second = await coloured_publisher(SECOND_PUBLISHER_IP, 40, GREEN_RGB)
+            bob = f"Bearer {token(tenant, 'bob', name)}"
+            bob_session = (await whip_publish(http, second, name, bob)).headers["location"]
+
+            async def stale() -> bool:
+                got = await http.get(session, headers={"Authorization": carol})
+                return bool(got.json()["stale"])
+
+            deadline = time.monotonic() + 10
+            while not await stale():
+                assert time.monotonic() < deadline, "GET never reported the session stale"
+                await asyncio.sleep(0.2)
+
+            with_body = await http.post(
+                session,
+                content="v=0\r\n",
+                headers={"Content-Type": "application/sdp", "Authorization": carol},
+            )
+            assert with_body.status_code == 415 and with_body.json()["code"] == 20415
+            before = video_of(last_tick(viewer), COLOUR_RGB)
+            assert before is not None
+            renegotiated = await until_not_409(lambda: http.post(session, headers={"Authorization": carol}))
+            assert renegotiated.status_code == 200, renegotiated.text
+            assert renegotiated.headers["content-type"].startswith("application/sdp")
+            second_etag = renegotiated.headers["etag"]
+            assert second_etag != first_etag
+            assert renegotiated.text.count("m=video") == 2 and renegotiated.text.count("m=audio") == 2
+            answer = await answer_offer(viewer, renegotiated.text)
+            outdated = await http.patch(
+                session,
+                content=answer,
+                headers={"Content-Type": "application/sdp", "Authorization": carol, "If-Match": first_etag},
+            )
+            assert outdated.status_code == 412 and outdated.json()["code"] == 20412, outdated.text
+            patched = await http.patch(
+                session,
+                content=answer,
+                headers={"Content-Type": "application/sdp", "Authorization": carol, "If-Match": second_etag},
+            )
+            assert patched.status_code == 204, patched.text
+            state = (await http.get(session, headers={"Authorization": carol})).json()
+            assert state["stale"] is False and state["participant_sid"] == carol_sid
+            assert len(state["tracks"]) == 4 and alice_tracks < set(state["tracks"])
+            # Bob's audio arrives on the new m-line; his video is paused by the rule.
+            audio_before = last_tick(viewer)["audio_frames"]
+            await viewer.until(lambda t: t.get("audio_frames", 0) >= audio_before + 150)
+            assert video_of(last_tick(viewer), GREEN_RGB) is None, "an excluded video was sent"
+            during = video_of(last_tick(viewer), COLOUR_RGB)
+            assert during is not None and during["frames"] > before["frames"] + 20, "alice's video stalled"
+
+            client.video.v1.rooms(room.sid).participants(carol_sid).subscribe_rules.update(
+                rules=[{"type": "include", "all": True}]
+            )
+            both = await viewer.until(
+                lambda t: (
+                    (video_of(t, GREEN_RGB) or {}).get("frames", 0) >= 20
+                    and (video_of(t, COLOUR_RGB) or {}).get("frames", 0) >= during["frames"] + 20
+                )
+            )
+            print(f"viewer decodes both colours on one session: {both['video']}")  # noqa: T201
+            assert client.video.v1.rooms(room.sid).participants(carol_sid).fetch().status == "connected"
+            subscribed = client.video.v1.rooms(room.sid).participants(carol_sid).subscribed_tracks.list()
+            assert len(subscribed) == 4
+
+            # Bob leaves: the next renegotiation removes his m-lines (inactive), alice keeps flowing.
+            assert (await http.delete(bob_session, headers={"Authorization": bob})).status_code == 200
+            await second.stop()
+            deadline = time.monotonic() + 10
+            while not await stale():
+                assert time.monotonic() < deadline, "GET never reported the session stale after bob left"
+                await asyncio.sleep(0.2)
+            removed = await http.post(session, headers={"Authorization": carol})
+            assert removed.status_code == 200, removed.text
+            assert removed.text.count("a=inactive") == 2, removed.text
+            answer = await answer_offer(viewer, removed.text)
+            patched = await http.patch(
+                session,
+                content=answer,
+                headers={
+                    "Content-Type": "application/sdp",
+                    "Authorization": carol,
+                    "If-Match": removed.headers["etag"],
+                },
+            )
+            assert patched.status_code == 204, patched.text
+            state = (await http.get(session, headers={"Authorization": carol})).json()
+            assert state["stale"] is False and set(state["tracks"]) == alice_tracks
+            after = video_of(last_tick(viewer), COLOUR_RGB)
+            assert after is not None
+            await viewer.until(
+                lambda t: (video_of(t, COLOUR_RGB) or {}).get("frames", 0) >= after["frames"] + 20
+            )
+            unchanged = await http.post(session, headers={"Authorization": carol})
+            assert unchanged.status_code == 204, unchanged.text
+            assert client.video.v1.rooms(room.sid).participants(carol_sid).fetch().status == "connected"
+            ended = await http.delete(session, headers={"Authorization": carol})
+            assert ended.status_code == 200
+            assert client.video.v1.rooms(room.sid).participants(carol_sid).fetch().status == "disconnected"
+    finally:
+        for peer in (first, second, viewer):
+            if peer is not None:
+                await peer.stop()
         client.video.v1.rooms(room.sid).update(status="completed")
