@@ -22,7 +22,7 @@ from libs.auth.errors import AccessTokenError
 from libs.auth.store import IdentityStore
 from libs.events.sids import RoomSid
 from libs.janus.errors import JanusError
-from libs.janus.handles import SubscribeStream
+from libs.janus.handles import PublisherHandle, SubscriberHandle, SubscribeStream
 from libs.twilio.dates import utcnow
 from libs.twilio.errors import TwilioError
 from services.room import domain
@@ -173,6 +173,7 @@ class MediaApi:
             await self.service.disconnect(room.sid, participant.sid, "left")
             await _detach_quietly(handle)
             raise _error(400, 53402, "The media server refused the offer") from exc
+        await _no_more_candidates(handle, offer_text)
         codecs = {s.mid: s.codec for s in answer.streams}
         await self.service.add_tracks(
             room.sid,
@@ -225,29 +226,16 @@ class MediaApi:
         existing = await self.service.store.participant(room.sid, grant.identity)
         owns = existing is None or existing.status != "connected"
         own_sid = None if owns or existing is None else existing.sid
-        # Checked before a viewer-only participant connects, so polling an empty room emits no callbacks.
-        if not [t for t in await self.service.store.room_tracks(room.sid) if t.participant_sid != own_sid]:
-            raise _error(409, 20409, "No track is published in this room yet; retry later")
-        if owns:
-            room, participant = await self.service.connect(room.sid, grant.identity)
-        else:
-            assert existing is not None  # noqa: S101  # owns is False only when it exists
-            participant = existing
-        tracks = [
-            t for t in await self.service.store.room_tracks(room.sid) if t.participant_sid != participant.sid
-        ]
+        tracks = [t for t in await self.service.store.room_tracks(room.sid) if t.participant_sid != own_sid]
         if not tracks:
-            if owns:
-                await self.service.disconnect(room.sid, participant.sid, "left")
             raise _error(409, 20409, "No track is published in this room yet; retry later")
+        # Janus subscribes before a viewer-only participant connects, so a refused attempt (409, retried by
+        # the client) emits no participant-connected/-disconnected callbacks.
         try:
             await self.media.ensure_room(room)
             handle = await (await self.media.ready()).subscriber()
         except JanusError as exc:
-            if owns:
-                await self.service.disconnect(room.sid, participant.sid, "left")
             raise _error(502, 53000, "The media server is unavailable") from exc
-        viewer = WhepSession(self.media.new_id(), room.sid, participant.sid, grant.identity, handle, owns)
         try:
             sub = await handle.join(
                 room.sid, [SubscribeStream(feed=t.participant_sid, mid=t.mid) for t in tracks]
@@ -258,9 +246,17 @@ class MediaApi:
                 extra={"room_sid": room.sid, "janus_code": exc.code, "reason": exc.reason},
             )
             await _detach_quietly(handle)
-            if owns:
-                await self.service.disconnect(room.sid, participant.sid, "left")
             raise _error(409, 20409, "The room's tracks are not available yet; retry later") from exc
+        if owns:
+            try:
+                room, participant = await self.service.connect(room.sid, grant.identity)
+            except BaseException:
+                await _detach_quietly(handle)
+                raise
+        else:
+            assert existing is not None  # noqa: S101  # owns is False only when it exists
+            participant = existing
+        viewer = WhepSession(self.media.new_id(), room.sid, participant.sid, grant.identity, handle, owns)
         viewer.streams = sub.streams
         viewer.track_sids = frozenset(t.sid for t in tracks)
         self.media.whep[viewer.id] = viewer
@@ -337,6 +333,7 @@ class MediaApi:
         except JanusError as exc:
             raise _error(400, 53402, "The media server refused the answer") from exc
         viewer.started = True
+        await _no_more_candidates(viewer.handle, text)
         return Response(status_code=204, headers={"ETag": viewer.etag})
 
     async def whep_get(self, room_ref: str, session_id: str, request: Request) -> Response:
@@ -364,6 +361,18 @@ class MediaApi:
         if viewer.owns_participant:
             await self.service.disconnect(viewer.room_sid, viewer.participant_sid, "left")
         return Response(status_code=200)
+
+
+async def _no_more_candidates(handle: PublisherHandle | SubscriberHandle, sdp: str) -> None:
+    """Tell Janus that a client whose SDP carries `a=end-of-candidates` will trickle nothing more. Janus
+    then hangs up at once when ICE consent fails later (a vanished peer), instead of first waiting 15 s
+    for candidates that never come."""
+    if "a=end-of-candidates" not in sdp:
+        return
+    try:
+        await handle.trickle([], completed=True)
+    except JanusError as exc:
+        logger.info("janus refused end-of-candidates", extra={"janus_code": exc.code})
 
 
 def _new_name() -> str:

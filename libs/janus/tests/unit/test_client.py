@@ -192,6 +192,26 @@ class FakeJanus:
                 "type": "offer",
                 "sdp": "v=0 offer",
             }
+        if request == "update":
+            # Janus keeps removed streams as inactive m-lines (no feed) and offers again.
+            subscribe, unsubscribe = body.get("subscribe", []), body.get("unsubscribe", [])
+            if not subscribe and not unsubscribe:
+                return {
+                    "videoroom": "event",
+                    "error_code": 429,
+                    "error": "Missing subscribe/unsubscribe",
+                }, None
+            gone = {u["sub_mid"] for u in unsubscribe}
+            streams = [{"type": "video", "mid": "0", "feed_id": "PA1", "feed_mid": "1"}]
+            streams = [s if s["mid"] not in gone else {"type": "video", "mid": s["mid"]} for s in streams]
+            streams += [
+                {"type": "video", "mid": str(1 + n), "feed_id": s["feed"], "feed_mid": s.get("mid", "1")}
+                for n, s in enumerate(subscribe)
+            ]
+            return {"videoroom": "updated", "room": "RM3", "streams": streams}, {
+                "type": "offer",
+                "sdp": "v=0 re",
+            }
         return {"videoroom": "event", request: "ok"}, None
 
     async def _poll(self, session: int) -> httpx.Response:
@@ -317,6 +337,23 @@ async def test_subscriber_flow(client: JanusClient, fake: FakeJanus) -> None:
     assert fake.bodies[-1]["jsep"] == {"type": "answer", "sdp": "v=0 answer"}
     await subscriber.configure([StreamToggle("0", False)])
     assert fake.bodies[-1]["body"] == {"request": "configure", "streams": [{"mid": "0", "send": False}]}
+
+
+async def test_subscriber_update_renegotiates_the_same_handle(client: JanusClient, fake: FakeJanus) -> None:
+    await client.create_room("RM3", publishers=5, secret="x")
+    subscriber = await client.subscriber()
+    await subscriber.join("RM3", [SubscribeStream("PA1", "1")])
+    update = await subscriber.update([SubscribeStream("PA2", "1"), SubscribeStream("PA3")], ["0"])
+    assert fake.bodies[-1]["body"] == {
+        "request": "update",
+        "subscribe": [{"feed": "PA2", "mid": "1"}, {"feed": "PA3"}],
+        "unsubscribe": [{"sub_mid": "0"}],
+    }
+    assert update.offer_sdp == "v=0 re"
+    assert [(s.mid, s.feed_id) for s in update.streams] == [("0", None), ("1", "PA2"), ("2", "PA3")]
+    with pytest.raises(JanusError) as caught:
+        await subscriber.update()
+    assert caught.value.code == 429
 
 
 async def test_async_plugin_error_and_timeout(client: JanusClient, fake: FakeJanus) -> None:
