@@ -1,12 +1,12 @@
 """`POST /internal/janus/events`: Janus's event handler feeds room state (reached via 10.77.0.254:8099 only).
 
 Decisions (docs/rooms.md): `leaving`/`kicked` → participant disconnected; `unpublished` → track-removed;
-`hangup` of a WHIP/WHEP handle and a session timeout → that participant disconnected (a client that
-vanishes is detected after Janus's ICE/DTLS timeout); `published` only adds tracks Janus reports for a
-publisher this process did not set up (WHIP already recorded its tracks with their names). Media
-`receiving` on/off is not turned into track-enabled/-disabled: Janus flags a short network stall the same
-way as a mute, so those callbacks would lie. Every step is idempotent, as Janus may repeat events.
-"""
+`hangup` of a WHIP/WHEP handle and a session timeout → that participant disconnected (Janus hangs up a
+client that vanished once ICE consent checks fail, `ice_keepalive_conncheck`); `published` only adds
+tracks Janus reports for a publisher this process did not set up (WHIP already recorded its tracks with
+their names). Media `receiving` on/off is not turned into track-enabled/-disabled: Janus flags a short
+network stall the same way as a mute, so those callbacks would lie. Every step is idempotent, as Janus may
+repeat events."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ class JanusIngest:
 
     def _media_state(self, session: WhipSession, event: MediaReceiving) -> None:
         """Track which of a publisher's mids Janus receives; all silent for `media_timeout` s = vanished
-        (Janus itself never hangs up a peer that disappears without a DTLS close)."""
+        (sooner than Janus's own hangup, which waits for ICE consent to fail: about a minute)."""
         mid = event.mid or event.media
         if event.receiving:
             session.silent.discard(mid)

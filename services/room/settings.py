@@ -22,8 +22,8 @@ class Settings(ServiceSettings):
 
     # Video bitrate cap Janus applies to each publisher (bits per second).
     publisher_bitrate: int = 1_000_000
-    # A publisher whose every track has delivered no media for this long (seconds) is disconnected:
-    # Janus does not hang up a peer that vanished without closing DTLS.
+    # A publisher whose every track has delivered no media for this long (seconds) is disconnected. Janus's
+    # ICE consent checks also hang up a vanished peer, but only about a minute later (docs/rooms.md).
     media_timeout: float = 20.0
     # How often the timer loop looks for rooms whose deadline passed (seconds).
     timer_interval: float = 1.0

@@ -58,6 +58,16 @@ async function closeViewer() {
   for (const v of document.querySelectorAll("video.remote")) v.remove();
 }
 
+async function answerOffer(pc, url, offer, etag) {
+  await pc.setRemoteDescription({ type: "offer", sdp: offer });
+  await pc.setLocalDescription(await pc.createAnswer());
+  await waitGathering(pc);
+  const headers = authHeaders({ "Content-Type": "application/sdp" });
+  if (etag) headers["If-Match"] = etag;
+  const patch = await fetch(url, { method: "PATCH", headers, body: pc.localDescription.sdp });
+  if (patch.status !== 204) throw new Error("WHEP answer: " + patch.status);
+}
+
 async function subscribe() {
   const res = await fetch(base("whep"), { method: "POST", headers: authHeaders() });
   if (res.status === 409) return false; // nothing published by others yet
@@ -72,30 +82,39 @@ async function subscribe() {
       video.className = "remote"; video.autoplay = true; video.playsInline = true; video.srcObject = stream;
       $("videos").appendChild(video);
       streams.set(stream.id, video);
+      // A renegotiation that removes a publisher's m-lines removes its tracks from the stream.
+      stream.onremovetrack = () => {
+        if (stream.getTracks().length === 0) { video.remove(); streams.delete(stream.id); }
+      };
     } else if (!stream.getTracks().includes(ev.track)) {
       stream.addTrack(ev.track);
     }
   };
-  await pc.setRemoteDescription({ type: "offer", sdp: await res.text() });
-  await pc.setLocalDescription(await pc.createAnswer());
-  await waitGathering(pc);
-  const patch = await fetch(url, {
-    method: "PATCH", headers: authHeaders({ "Content-Type": "application/sdp" }), body: pc.localDescription.sdp,
-  });
-  if (patch.status !== 204) throw new Error("WHEP answer: " + patch.status);
+  await answerOffer(pc, url, await res.text(), res.headers.get("ETag"));
   state.whep = pc; state.whepUrl = url;
   log("watching " + streams.size + " stream(s)");
   return true;
 }
 
-// Re-subscribe when the room's published tracks change (WHEP sessions are fixed at creation).
+// The room's published tracks changed: ask for a new offer on the same session and PeerConnection
+// (200 = new offer to answer, 204 = already up to date, 409 = retry at the next poll).
+async function renegotiate() {
+  const res = await fetch(state.whepUrl, { method: "POST", headers: authHeaders() });
+  if (res.status === 204 || res.status === 409) return;
+  if (res.status === 404) { await closeViewer(); return; }
+  if (res.status !== 200) throw new Error("WHEP renegotiation: " + res.status + " " + (await res.text()));
+  await answerOffer(state.whep, state.whepUrl, await res.text(), res.headers.get("ETag"));
+  log("renegotiated the view");
+}
+
+// Follow the room's published tracks: renegotiate the WHEP session when GET reports it stale.
 async function refresh() {
   try {
     if (!state.whepUrl) { await subscribe(); return; }
     const res = await fetch(state.whepUrl, { headers: authHeaders() });
     if (res.status === 404) { await closeViewer(); return; }
     const info = await res.json();
-    if (info.stale) { await closeViewer(); await subscribe(); }
+    if (info.stale) await renegotiate();
   } catch (err) { log("refresh: " + err.message); }
 }
 
