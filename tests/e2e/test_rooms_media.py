@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -26,6 +27,8 @@ from libs.testing.callbacks import serve_receiver
 from libs.twilio.openapi import validate_list, validate_resource
 from tests.e2e.conftest import Tenant, new_tenant
 from tests.e2e.peers import COLOUR_RGB, NETNS_ADDR, PEER_SCRIPT, REPO, Peer, poll, token
+from tests.e2e.test_rooms_chromium import EDGE_IN_NETNS, DevTools
+from tests.e2e.test_rooms_chromium import browser as browser  # noqa: F401  # the Chromium fixture, shared
 
 pytestmark = pytest.mark.e2e
 
@@ -453,6 +456,57 @@ async def test_a_whep_session_renegotiates_for_tracks_published_later(
             assert client.video.v1.rooms(room.sid).participants(carol_sid).fetch().status == "disconnected"
     finally:
         for peer in (first, second, viewer):
+            if peer is not None:
+                await peer.stop()
+        client.video.v1.rooms(room.sid).update(status="completed")
+
+
+async def test_the_demo_page_renegotiates_instead_of_reconnecting(
+    tenant: Tenant, browser: DevTools, peer_addresses: None
+) -> None:
+    """Chromium on /rooms-ui/ watches publisher A; B arrives and leaves. The page renegotiates its one
+    WHEP session each time (its participant stays connected), shows B's video, then drops it, and A keeps
+    playing."""
+    client = tenant.client()
+    name = f"page-reneg-{uuid.uuid4().hex[:6]}"
+    room = client.video.v1.rooms.create(unique_name=name)
+    first = await coloured_publisher(PUBLISHER_IP, 60, COLOUR_RGB)
+    second: Peer | None = None
+    playing = (
+        "[...document.querySelectorAll('video.remote')].filter(v => v.videoWidth > 0 && !v.paused).length"
+    )
+    shown = "document.querySelectorAll('video.remote').length"
+    log = "document.getElementById('log').textContent"
+    try:
+        async with httpx.AsyncClient(base_url=tenant.base_url, timeout=20) as http:
+            await whip_publish(http, first, name, f"Bearer {token(tenant, 'alice', name)}")
+            page_url = f"{EDGE_IN_NETNS}/rooms-ui/#room={quote(name)}&token={token(tenant, 'anna', name)}"
+            target = browser.call("Target.createTarget", {"url": page_url})["targetId"]
+            page = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+
+            async def until(expression: str, want: object, what: str) -> None:
+                deadline = time.monotonic() + 40
+                while browser.evaluate(page, expression) != want:
+                    assert time.monotonic() < deadline, (what, browser.evaluate(page, log))
+                    await asyncio.sleep(0.3)
+
+            await until(playing, 1, "alice's video playing")
+            anna = client.video.v1.rooms(room.sid).participants("anna").fetch()
+            second = await coloured_publisher(SECOND_PUBLISHER_IP, 40, GREEN_RGB)
+            bob = f"Bearer {token(tenant, 'bob', name)}"
+            bob_session = (await whip_publish(http, second, name, bob)).headers["location"]
+            await until(playing, 2, "bob's video playing after a renegotiation")
+            assert str(browser.evaluate(page, log)).count("renegotiated the view") == 1
+            assert (await http.delete(bob_session, headers={"Authorization": bob})).status_code == 200
+            await until(
+                f"{shown} === 1 && ({log}).split('renegotiated the view').length", 3, "bob's video removed"
+            )
+            await until(playing, 1, "alice's video still playing")
+            assert str(browser.evaluate(page, log)).count("watching") == 1  # one WHEP session throughout
+            same = client.video.v1.rooms(room.sid).participants("anna").fetch()
+            assert same.sid == anna.sid and same.status == "connected"
+    finally:
+        for peer in (first, second):
             if peer is not None:
                 await peer.stop()
         client.video.v1.rooms(room.sid).update(status="completed")
