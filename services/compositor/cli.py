@@ -2,7 +2,8 @@
 
     mixdown compose RECORDINGS_DIR_OR_MANIFEST -o out.mp4 [--layout grid|speaker|JSON|@file.json]
         [--audio-sources '*' ...] [--audio-sources-excluded NAME ...] [--resolution 640x480]
-        [--format mp4|webm] [--trim/--no-trim] [--allow-hd] [--workers N] [--audio-only] [--quiet]
+        [--format mp4|webm] [--trim/--no-trim] [--allow-hd] [--workers N] [--memory-mb MB]
+        [--audio-only] [--quiet]
 
 Exit codes: 0 done, 2 bad arguments or input (invalid layout, resolution, manifest), 3 nothing to compose
 (53630), 4 media failure (unreadable source, encoder error).
@@ -27,7 +28,7 @@ from services.compositor.errors import (
 )
 from services.compositor.job import CompositionJob
 from services.compositor.layout import parse_resolution, preset
-from services.compositor.render import compose
+from services.compositor.render import DEFAULT_MEMORY_MB, compose
 from services.compositor.sources import SourceListError, load_sources
 
 EXIT_OK, EXIT_INPUT, EXIT_NO_SOURCES, EXIT_MEDIA = 0, 2, 3, 4
@@ -93,6 +94,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trim", action=argparse.BooleanOptionalAction, default=True, help="cut silent gaps")
     parser.add_argument("--allow-hd", action="store_true", help="allow up to 1920x1080")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
+    parser.add_argument(
+        "--memory-mb",
+        type=float,
+        default=DEFAULT_MEMORY_MB,
+        help=f"memory budget: fewer workers if they would not fit (default {DEFAULT_MEMORY_MB:.0f}, 0: none)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -120,7 +127,9 @@ def run(args: argparse.Namespace, stderr: TextIO = sys.stderr) -> int:
         bar = None if args.quiet else ProgressBar(stderr)
         started = time.monotonic()
         try:
-            result = compose(job, sources, args.output, workers=args.workers, progress=bar)
+            result = compose(
+                job, sources, args.output, workers=args.workers, memory_mb=args.memory_mb, progress=bar
+            )
         finally:
             if bar is not None:
                 bar.finish()

@@ -19,17 +19,18 @@ SUPPORTED_FPS = (24, 25, 30, 60)  # each divides 48000, so frame times are whole
 
 @dataclass(frozen=True, slots=True)
 class EncoderOptions:
-    """Output encoding knobs. `chunk_seconds` is the length of the time segments rendered in parallel; it
-    does not depend on the number of workers, so the output is identical whatever `workers` is."""
+    """Output encoding knobs. `chunk_seconds` is the length of the time segments rendered in parallel (0: from
+    the output's duration, see budget.chunk_seconds). Neither it nor the encoder's thread count depends on the
+    number of worker processes or CPUs, so the output is byte-identical on every machine."""
 
     fps: int = 30
     preset: str = "veryfast"
     crf: int = 23
-    chunk_seconds: int = 10
+    chunk_seconds: int = 0
     max_hold_ms: int = 2000  # a source frame stays on screen at most this long without a successor
-    # threads per chunk encoder / per source decoder (0 = FFmpeg's automatic count). Output depends on the
-    # encoder thread count but never on the number of workers.
-    encoder_threads: int = 0
+    # threads per chunk encoder / per source decoder (0 = FFmpeg's automatic count). One encoder thread: the
+    # chunks already keep every core busy, and x264's frame threads would cost CPU, memory and determinism.
+    encoder_threads: int = 1
     decoder_threads: int = 1  # each source already decodes on its own thread; frame threads only cost memory
     interpolation: str = "AREA"  # area averaging: good for downscaling and cheap
 

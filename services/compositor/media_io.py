@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 Plane = npt.NDArray[np.uint8]
 SAMPLE_RATE = TICKS_PER_SECOND  # one tick is one audio sample
 _FALLBACK_FRAME = TICKS_PER_SECOND // 30
+_PREROLL_MARGIN = TICKS_PER_SECOND // 10
 # Intermediate parts carry timestamps shifted by this many seconds so encoder delay (B-frames, AAC priming)
 # never produces negative timestamps, which the intermediate muxer would otherwise shift; join removes it.
 PART_BIAS_SECONDS = 10
@@ -177,6 +178,7 @@ class VideoReader:
         self._current: DecodedVideoFrame | None = None
         self._next: DecodedVideoFrame | None = None
         self._serial = 0
+        self._prepare_from = 0  # frames before this output time are seek pre-roll: decoded, never prepared
         self._eof = False
         self._queue: queue.Queue[DecodedVideoFrame | BaseException | None] = queue.Queue(self._AHEAD)
         self._stop = threading.Event()
@@ -188,6 +190,9 @@ class VideoReader:
         stream.thread_type = "AUTO"
         stream.codec_context.thread_count = self._threads
         self._time_base = Fraction(stream.time_base)
+        # pre-roll frames between the keyframe and t are only decoded; one that still ends up on screen
+        # (a source gap right at t) is scaled on demand by DecodedVideoFrame.planes
+        self._prepare_from = t - _PREROLL_MARGIN
         target = t - self._delta
         first: DecodedVideoFrame | None = None
         if target > 0:
@@ -242,7 +247,7 @@ class VideoReader:
             self._serial += 1
             time = _ticks(frame.pts, self._time_base) + self._delta
             decoded = DecodedVideoFrame(frame, time, self._serial, self._scaler)
-            if self._prepare is not None:
+            if self._prepare is not None and time >= self._prepare_from:
                 self._prepare(decoded)
             return decoded
         return None

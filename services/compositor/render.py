@@ -20,10 +20,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import replace
 from multiprocessing.queues import Queue
 from pathlib import Path
 
 from services.compositor.audio import mix
+from services.compositor.budget import chunk_seconds, encoder_threads, render_processes
 from services.compositor.errors import CompositorError, MediaError, NoSourcesError
 from services.compositor.job import CompositionJob, CompositionResult, SourceTrack
 from services.compositor.media_io import (
@@ -42,6 +44,7 @@ logger = logging.getLogger(__name__)
 _AUDIO_WEIGHT = 0.1  # share of the progress bar given to the audio mix when there is video
 _progress_queue: Queue[int] | None = None
 _M_ARENA_MAX = -8  # glibc mallopt parameter
+DEFAULT_MEMORY_MB = 300.0
 
 
 def _limit_malloc_arenas() -> None:
@@ -87,6 +90,17 @@ def _run_chunk(task: ChunkTask) -> Path:
     return render_chunk(task, handle.put if handle is not None else None)
 
 
+def _busiest_chunk(tasks: list[ChunkTask], probes: list[Probe]) -> list[int]:
+    """Pixel counts of the sources of the chunk that shows the most source pixels."""
+    busiest: list[int] = []
+    for task in tasks:
+        keys = {p.key for segment in task.segments for p in segment.placements}
+        pixels = [probes[key].width * probes[key].height for key in keys]
+        if sum(pixels) > sum(busiest):
+            busiest = pixels
+    return busiest
+
+
 def _spans(sources: list[SourceTrack], probes: list[Probe]) -> list[SourceSpan]:
     base = min(s.offset_ms for s in sources)
     return [
@@ -128,13 +142,15 @@ def compose(
     out_path: Path,
     *,
     workers: int | None = None,
+    memory_mb: float = DEFAULT_MEMORY_MB,
     progress: Callable[[float], None] | None = None,
 ) -> CompositionResult:
     """Render the composition into out_path (.mp4/.webm as job.format).
 
-    `workers` worker processes render video chunks (default os.cpu_count()); `progress` receives values in
-    [0, 1], called from this thread. Raises NoSourcesError (53630) when nothing is selected, MediaError for
-    unreadable sources or output failures."""
+    Up to `workers` worker processes render video chunks (default os.cpu_count()), fewer when the estimated
+    peak memory of all of them would exceed `memory_mb` (<= 0: no limit; see budget.py); `progress` receives
+    values in [0, 1], called from this thread. Raises NoSourcesError (53630) when nothing is selected,
+    MediaError for unreadable sources or output failures."""
     started = time.monotonic()
     if not sources:
         raise NoSourcesError("the room has no recordings to compose")
@@ -160,6 +176,7 @@ def compose(
         threads=enc.encoder_threads,
     )
     frame_ticks = TICKS_PER_SECOND // enc.fps
+    seconds_per_chunk = enc.chunk_seconds or chunk_seconds(timeline.duration / TICKS_PER_SECOND)
     report = progress or (lambda _: None)
     state = {"frames": 0, "audio": 0.0}
     video_share = 1.0 - _AUDIO_WEIGHT if has_audio and has_video else (1.0 if has_video else 0.0)
@@ -201,10 +218,20 @@ def compose(
                 decoder_threads=enc.decoder_threads,
                 out_path=workdir / f"video-{i:05d}.nut",
             )
-            for i, (first, last) in enumerate(plan_chunks(total_frames, enc.chunk_seconds * enc.fps))
+            for i, (first, last) in enumerate(plan_chunks(total_frames, seconds_per_chunk * enc.fps))
         ]
         audio_path = workdir / "audio.nut" if has_audio else None
-        count = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
+        requested = workers or os.cpu_count() or 1
+        count = render_processes(
+            requested=requested,
+            chunks=len(tasks),
+            canvas_pixels=job.resolution.width * job.resolution.height,
+            source_pixels=_busiest_chunk(tasks, probes),
+            budget_mb=memory_mb,
+        )
+        threads = encoder_threads(codec.threads, count, requested)
+        if threads != codec.threads:
+            tasks = [replace(task, codec=replace(codec, threads=threads)) for task in tasks]
         try:
             if count == 1 or len(tasks) <= 1:
                 parts = [render_chunk(task, on_frames) for task in tasks]

@@ -15,6 +15,7 @@ class JobSettings(BaseSettings):
 
     workers: int = 1  # jobs rendered at a time by this instance
     render_processes: int = 0  # engine worker processes per job; 0 = one per CPU
+    render_memory_mb: float = 300.0  # fewer render processes when their estimated peak would exceed this
     lease_seconds: float = 30.0
     poll_interval_s: float = 2.0
     max_attempts: int = 3

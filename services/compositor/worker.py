@@ -324,6 +324,7 @@ class JobRunner:
                     sources,
                     out_path,
                     workers=self._settings.render_processes or None,
+                    memory_mb=self._settings.render_memory_mb,
                     progress=on_progress,
                 )
             except RenderAborted:
