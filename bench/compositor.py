@@ -5,7 +5,9 @@ moving, noisy content with a keyframe every 5-10 s, and an Opus tone .mka; parti
 20, 30 s (cycling) and stay to the end. For each case both engines render the same grid (cell geometry from
 services.compositor.layout), libx264 veryfast crf 23 yuv420p 30 fps + AAC 128k, and we report realtime factor,
 wall-time ratio (ours / ffmpeg), CPU seconds, peak RSS of the whole process tree, and PSNR of our output
-against ffmpeg's. Results go to bench/out/compositor.json.
+against ffmpeg's. `floor` is the codec floor as a ratio: the CPU time of decoding every input and encoding the
+output once (single-threaded, the engine's PyAV codec builds), divided by the cores, over ffmpeg's wall time.
+No engine using these codecs can have a wall ratio below it. Results go to bench/out/compositor.json.
 
     python -m bench compositor [--duration 120] [--cases n2,n4,n9,n4hd] [--workers N] [--runs 1]
 """
@@ -288,6 +290,51 @@ def psnr(ours: Path, reference: Path) -> float | None:
     return 99.0 if mse == 0 else round(10 * float(np.log10(255**2 / mse)), 2)
 
 
+def _thread_cpu_decode(path: Path) -> float:
+    """CPU seconds to decode every video frame of `path` on one thread (PyAV: the engine's codec build)."""
+    with av.open(str(path)) as container:
+        stream: Any = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        started = time.thread_time()
+        for _ in container.decode(stream):
+            pass
+        return time.thread_time() - started
+
+
+def _thread_cpu_encode(reference: Path) -> float:
+    """CPU seconds spent inside libx264 (veryfast, CRF 23, one thread) encoding the frames of `reference`;
+    decoding the reference is not counted."""
+    spent = 0.0
+    with av.open(str(reference)) as source, av.open(os.devnull, "w", format="mp4") as sink:
+        video: Any = source.streams.video[0]
+        video.codec_context.thread_count = 1
+        out: Any = sink.add_stream("libx264", rate=30)
+        out.width, out.height, out.pix_fmt = video.codec_context.width, video.codec_context.height, "yuv420p"
+        out.options = {"preset": "veryfast", "crf": "23"}
+        out.codec_context.thread_count = 1
+        for frame in source.decode(video):
+            frame.pict_type = av.video.frame.PictureType.NONE
+            started = time.thread_time()
+            packets = out.encode(frame)
+            spent += time.thread_time() - started
+            for packet in packets:
+                sink.mux(packet)
+        started = time.thread_time()
+        packets = out.encode(None)
+        spent += time.thread_time() - started
+        for packet in packets:
+            sink.mux(packet)
+    return spent
+
+
+def codec_floor(manifest: Path, reference: Path) -> float:
+    """CPU seconds that any engine using these codec builds must spend: decoding every video input once and
+    encoding the output once, single-threaded (no scaling, compositing, audio or muxing)."""
+    tracks = json.loads(manifest.read_text())["tracks"]
+    videos = [manifest.parent / t["path"] for t in tracks if t["kind"] == "video"]
+    return sum(_thread_cpu_decode(v) for v in videos) + _thread_cpu_encode(reference)
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--_ours"]:
         return _run_ours(*argv[1:5])
@@ -313,6 +360,8 @@ def main(argv: list[str]) -> int:
             ours_runs.append(measure(ours_command(manifest, canvas, ours_out, args.workers)))
         ours = sorted(ours_runs, key=lambda r: r.wall_s)[len(ours_runs) // 2]
         ff = sorted(ff_runs, key=lambda r: r.wall_s)[len(ff_runs) // 2]
+        floor_cpu = codec_floor(manifest, ff_out)
+        floor_wall = floor_cpu / (os.cpu_count() or 1)
         row = {
             "case": f"{name}-{canvas}",
             "participants": participants,
@@ -323,16 +372,22 @@ def main(argv: list[str]) -> int:
             "ours_realtime": round(args.duration / ours.wall_s, 2),
             "ffmpeg_realtime": round(args.duration / ff.wall_s, 2),
             "wall_ratio": round(ours.wall_s / ff.wall_s, 3),
+            # the best any engine could do with these codec builds: decode + encode CPU spread over all cores
+            "codec_floor_cpu_s": round(floor_cpu, 2),
+            "floor_ratio": round(floor_wall / ff.wall_s, 3),
             "psnr_db": psnr(ours_out, ff_out),
         }
         results.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
-    header = f"{'case':<16}{'ours x rt':>10}{'ff x rt':>9}{'ratio':>7}{'ours cpu':>9}{'ff cpu':>8}"
+    header = (
+        f"{'case':<16}{'ours x rt':>10}{'ff x rt':>9}{'ratio':>7}{'floor':>7}{'ours cpu':>9}{'ff cpu':>8}"
+    )
     header += f"{'ours PSS MB':>12}{'ff PSS MB':>10}{'PSNR dB':>9}"
     print(header)
     for r in results:
         print(
             f"{r['case']:<16}{r['ours_realtime']:>10.2f}{r['ffmpeg_realtime']:>9.2f}{r['wall_ratio']:>7.2f}"
+            f"{r['floor_ratio']:>7.2f}"
             f"{r['ours']['cpu_s']:>9.1f}{r['ffmpeg']['cpu_s']:>8.1f}{r['ours']['peak_pss_mb']:>12.0f}"
             f"{r['ffmpeg']['peak_pss_mb']:>10.0f}{(r['psnr_db'] or 0):>9.2f}"
         )
