@@ -36,7 +36,7 @@ from services.compositor.media_io import (
     probe,
     read_audio,
 )
-from services.compositor.segments import ChunkTask, plan_chunks, render_chunk
+from services.compositor.segments import ChunkTask, chunk_work, plan_chunks, render_chunk
 from services.compositor.timeline import TICKS_PER_MS, TICKS_PER_SECOND, Plan, SourceSpan, plan
 
 logger = logging.getLogger(__name__)
@@ -293,10 +293,13 @@ def _render_parallel(
         initializer=_init_worker,
         initargs=(progress_queue, os.getpid()),
     ) as pool:
-        futures: list[Future[Path]] = [pool.submit(_run_chunk, task) for task in tasks]
+        # heaviest chunks first (longest-processing-time order), so the light ones fill the gaps at the end
+        futures: dict[int, Future[Path]] = {
+            task.index: pool.submit(_run_chunk, task) for task in sorted(tasks, key=chunk_work, reverse=True)
+        }
         if audio_path is not None:
             _mix_audio(job, sources, deltas, timeline, audio_path, on_audio)
-        pending = set(futures)
+        pending = set(futures.values())
         while pending:
             with contextlib.suppress(queue.Empty):
                 on_frames(progress_queue.get(timeout=0.2))
@@ -306,4 +309,4 @@ def _render_parallel(
                 on_frames(progress_queue.get_nowait())
             except queue.Empty:
                 break
-        return [f.result() for f in futures]
+        return [futures[task.index].result() for task in tasks]

@@ -20,6 +20,7 @@ from services.compositor.media_io import DecodedVideoFrame, VideoCodecSettings, 
 from services.compositor.timeline import TICKS_PER_MS, TICKS_PER_SECOND, Segment
 
 logger = logging.getLogger(__name__)
+_ENCODE_PER_DECODE = 2  # encoding an output frame costs about as much as decoding two 640x480 sources
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,17 @@ def plan_chunks(total_frames: int, chunk_frames: int) -> list[tuple[int, int]]:
     if len(bounds) > 2 and bounds[-1] - bounds[-2] < chunk_frames // 2:
         del bounds[-2]
     return list(zip(bounds, bounds[1:], strict=False))
+
+
+def chunk_work(task: ChunkTask) -> int:
+    """Relative cost of rendering a chunk: every frame is encoded, and each visible source is decoded over the
+    time it is visible in the chunk (ticks)."""
+    frame_ticks = TICKS_PER_SECOND // task.codec.fps
+    first, last = task.first_frame * frame_ticks, task.last_frame * frame_ticks
+    decoding = sum(
+        (min(s.end, last) - max(s.start, first)) * len(s.placements) for s in task.segments if s.end > first
+    )
+    return (last - first) * _ENCODE_PER_DECODE + decoding
 
 
 def frame_time(index: int, fps: int) -> int:
