@@ -151,13 +151,16 @@ class DecodedVideoFrame:
 
 
 class VideoReader:
-    """Decodes one video source in timestamp order on its own thread. Output time of a frame = file time +
-    `delta`.
+    """Decodes one video source in timestamp order. Output time of a frame = file time + `delta`.
 
     `frame_at(t)` returns the latest frame with time <= t (frames are held until replaced). Opening seeks to
-    the keyframe before the first requested time; undecodable packets are skipped. The decode thread runs a
-    few frames ahead (bounded queue) and calls `prepare(frame)` on each, e.g. to scale it for its tile, so
-    decoding and scaling of every source overlap with compositing and encoding (PyAV releases the GIL)."""
+    the keyframe before the first requested time; undecodable packets are skipped.
+
+    With `background` (the default) a decode thread runs a few frames ahead (bounded queue) and calls
+    `prepare(frame)` on each, e.g. to scale it for its tile, so decoding and scaling of every source overlap
+    with compositing and encoding (PyAV releases the GIL). Without it, frames are decoded on the caller's
+    thread when needed and `prepare` is not called (frames are scaled when painted): no threads, queues or
+    GIL hand-offs, the cheapest way when other processes already keep the cores busy."""
 
     _AHEAD = 4
 
@@ -167,8 +170,13 @@ class VideoReader:
         delta: int,
         threads: int = 1,
         prepare: Callable[[DecodedVideoFrame], None] | None = None,
+        *,
+        background: bool = True,
     ) -> None:
         self._source = source
+        self._background = background
+        self._started = False
+        self._first: DecodedVideoFrame | None = None  # inline mode: the frame the opening seek decoded
         self._delta = delta
         self._threads = threads
         self._prepare = prepare
@@ -217,6 +225,10 @@ class VideoReader:
                 self._frames, first = None, None
         if self._frames is None:
             self._frames = self._decode(stream)
+        self._started = True
+        if not self._background:
+            self._first = first
+            return
         self._thread = threading.Thread(target=self._run, args=(first,), name="video-decode", daemon=True)
         self._thread.start()
 
@@ -247,7 +259,7 @@ class VideoReader:
             self._serial += 1
             time = _ticks(frame.pts, self._time_base) + self._delta
             decoded = DecodedVideoFrame(frame, time, self._serial, self._scaler)
-            if self._prepare is not None and time >= self._prepare_from:
+            if self._background and self._prepare is not None and time >= self._prepare_from:
                 self._prepare(decoded)
             return decoded
         return None
@@ -273,7 +285,16 @@ class VideoReader:
             self._put(exc)
 
     def _pull(self) -> DecodedVideoFrame | None:
-        item = self._queue.get()
+        item: DecodedVideoFrame | BaseException | None
+        if self._background:
+            item = self._queue.get()
+        elif self._first is not None:
+            item, self._first = self._first, None
+        else:
+            try:
+                item = self._decode_one()
+            except Exception as exc:  # the same failure the decode thread would hand over
+                item = exc
         if isinstance(item, BaseException):
             raise MediaError(f"cannot decode video source {Path(self._source).name}: {item}") from item
         if item is None:
@@ -281,7 +302,7 @@ class VideoReader:
         return item
 
     def frame_at(self, t: int) -> DecodedVideoFrame | None:
-        if self._thread is None:
+        if not self._started:
             self._start(t)
         while not self._eof:
             if self._next is None:
@@ -306,7 +327,7 @@ class VideoReader:
             self._frames = None
         while not self._queue.empty():
             self._queue.get_nowait()
-        self._current = self._next = None
+        self._current = self._next = self._first = None
         if self._container is not None:
             self._container.close()
             self._container = None

@@ -229,9 +229,12 @@ def compose(
             source_pixels=_busiest_chunk(tasks, probes),
             budget_mb=memory_mb,
         )
+        # one process: overlap decoding with encoding through threads; several: each runs single-threaded
         threads = encoder_threads(codec.threads, count, requested)
-        if threads != codec.threads:
-            tasks = [replace(task, codec=replace(codec, threads=threads)) for task in tasks]
+        tasks = [
+            replace(task, codec=replace(codec, threads=threads), background_decode=count == 1)
+            for task in tasks
+        ]
         try:
             if count == 1 or len(tasks) <= 1:
                 parts = [render_chunk(task, on_frames) for task in tasks]

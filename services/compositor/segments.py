@@ -38,6 +38,7 @@ class ChunkTask:
     max_hold_ms: int
     out_path: Path
     decoder_threads: int = 1
+    background_decode: bool = True  # decode threads per source; off when other processes fill the cores
 
 
 def plan_chunks(total_frames: int, chunk_frames: int) -> list[tuple[int, int]]:
@@ -106,7 +107,11 @@ def render_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None)
                     if reader is None:
                         path, delta = task.sources[placement.key]
                         reader = readers[placement.key] = VideoReader(
-                            path, delta, task.decoder_threads, _scaler(cell, task.interpolation)
+                            path,
+                            delta,
+                            task.decoder_threads,
+                            _scaler(cell, task.interpolation),
+                            background=task.background_decode,
                         )
                     # nearest-frame sampling (like ffmpeg's fps filter): a source frame is due from half an
                     # output frame before its timestamp, which absorbs millisecond-rounded container times
