@@ -6,9 +6,12 @@ The memory model was measured with PyAV 18 on this project's machines (peak PSS 
   forkserver it was forked from);
 - its encoder: libx264 with one thread and veryfast's 10-frame lookahead takes about 15 MB + 80 bytes per
   output pixel (39 MB at 640x480, 89 MB at 1280x720, 173 MB at 1920x1080); libvpx takes less;
-- each source visible in its chunk: the decoder's reference frames, at most six decoded frames queued or on
-  screen and their scaled tiles, about 24 bytes per source pixel (7 MB for 640x480);
-- the parent process (audio mix, join) plus the forkserver: ~45 MB.
+- each source visible in its chunk, decoded inline (several processes): the decoder's reference frames and the
+  frame on screen with its scaled tile, about 10 bytes per source pixel (3 MB for 640x480);
+- the parent process (audio mix, join), the forkserver and the resource tracker: ~52 MB.
+Measured totals: 4 sources at 640x480 → 170 MB with two processes, at 1280x720 → 286 MB.
+A single process decodes on threads a few frames ahead (more memory per source), but one process is always
+allowed.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ MIN_CHUNK_SECONDS = 10
 MAX_CHUNK_SECONDS = 120
 CHUNKS_TARGET = 8  # enough chunks to keep 8 processes busy; more would only add seek pre-roll
 
-PARENT_MB = 45.0
+PARENT_MB = 52.0
 PROCESS_BASE_MB = 25.0
 ENCODER_BASE_MB = 15.0
 ENCODER_BYTES_PER_PIXEL = 80.0
-SOURCE_BYTES_PER_PIXEL = 24.0
+SOURCE_BYTES_PER_PIXEL = 10.0
 _MB = 1024 * 1024
 
 
