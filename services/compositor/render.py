@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import logging
 import multiprocessing
 import os
@@ -83,6 +84,7 @@ def _init_worker(progress_queue: Queue[int] | None, owner_pid: int) -> None:
     _progress_queue = progress_queue
     _exit_with(owner_pid)
     _limit_malloc_arenas()
+    gc.freeze()  # objects inherited from the forkserver: never traversed again, so their pages stay shared
 
 
 def _run_chunk(task: ChunkTask) -> Path:
