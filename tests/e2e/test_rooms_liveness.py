@@ -3,24 +3,30 @@ healthy peers are not: ICE consent checks (Janus `ice_keepalive_conncheck`) must
 live longer than a minute (the libnice bug the Janus sample config warns about).
 
 One room: a healthy publisher and a healthy viewer-only WHEP participant stay for more than 60 s while a
-second viewer-only participant and a second publisher are killed. Measured times are printed.
+second viewer-only participant and a second publisher are killed. Measured times are printed. An opt-in load
+run (ROOM_LIVENESS_SESSIONS) keeps a full room of 50 PeerConnections connected under consent checks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from libs.janus.client import JanusClient, SubscribeStream
 from libs.testing.callbacks import serve_receiver
 from tests.e2e.conftest import Tenant
-from tests.e2e.peers import COLOUR_RGB, NETNS_ADDR, Peer, token
+from tests.e2e.peers import COLOUR_RGB, NETNS_ADDR, REPO, Peer, token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -157,3 +163,91 @@ async def test_vanished_viewer_and_publisher_are_disconnected_and_healthy_peers_
             for peer in peers:
                 await peer.stop()
             client.video.v1.rooms(room.sid).update(status="completed")
+
+
+LOAD_ADDRESSES = ("10.77.0.81", "10.77.0.82")
+
+
+@pytest.fixture
+def load_addresses() -> Iterator[None]:
+    for ip in LOAD_ADDRESSES:
+        subprocess.run([str(NETNS_ADDR), "ADD", ip], check=True, capture_output=True)
+    yield
+    for ip in LOAD_ADDRESSES:
+        subprocess.run([str(NETNS_ADDR), "DEL", ip], check=False, capture_output=True)
+
+
+@pytest.mark.timeout(420)
+@pytest.mark.skipif(
+    not os.environ.get("ROOM_LIVENESS_SESSIONS"),
+    reason="load run: set ROOM_LIVENESS_SESSIONS=49 (about 3 min)",
+)
+async def test_consent_checks_keep_a_full_room_connected(
+    devstack: dict[str, str], tenant: Tenant, load_addresses: None
+) -> None:
+    """N light WHIP publishers (tests/e2e/test_rooms_capacity.py run as a script: one aiortc process) plus
+    one viewer on its own Janus handle: nobody may be disconnected while ICE consent checks run for
+    HOLD seconds, the viewer keeps decoding, and Janus's CPU share is printed.
+
+        ROOM_LIVENESS_SESSIONS=49 .venv/bin/pytest tests/e2e/test_rooms_liveness.py -m e2e -s -k full_room
+    """
+    count, hold = int(os.environ["ROOM_LIVENESS_SESSIONS"]), 90.0
+    publishers_ip, viewer_ip = LOAD_ADDRESSES
+    client = tenant.client()
+    name = f"full-{uuid.uuid4().hex[:6]}"
+    room = client.video.v1.rooms.create(unique_name=name)
+    script = str(REPO / "tests" / "e2e" / "test_rooms_capacity.py")
+    publishers = await asyncio.create_subprocess_exec(
+        "ip", "netns", "exec", "mixdown", sys.executable, script, str(count), publishers_ip, str(hold + 60),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=REPO,
+    )  # fmt: skip
+    assert publishers.stdin is not None and publishers.stdout is not None
+    viewer = await Peer.start("subscribe", viewer_ip, hold + 60)
+    janus = JanusClient(devstack["JANUS_URL"], admin_key=devstack["JANUS_ADMIN_KEY"])
+    try:
+        async with httpx.AsyncClient(base_url=tenant.base_url, timeout=30) as http:
+            for _ in range(count):
+                line = json.loads(await publishers.stdout.readline())
+                identity = "p{}".format(line["i"])
+                bearer = f"Bearer {token(tenant, identity, name)}"
+                whip = await http.post(
+                    f"/whip/{name}",
+                    content=line["offer"],
+                    headers={"Content-Type": "application/sdp", "Authorization": bearer},
+                )
+                assert whip.status_code == 201, whip.text
+                publishers.stdin.write((json.dumps({"i": line["i"], "answer": whip.text}) + "\n").encode())
+                await publishers.stdin.drain()
+        # The viewer takes one publisher (an aiortc WHEP viewer of every track would need 2N m-lines).
+        await janus.start()
+        first = client.video.v1.rooms(room.sid).participants("p0").fetch()
+        handle = await janus.subscriber()
+        subscription = await handle.join(room.sid, [SubscribeStream(first.sid)])
+        await viewer.send({"offer": subscription.offer_sdp})
+        await handle.start((await viewer.until(lambda line: "answer" in line, wait=60))["answer"])
+        await viewer.until(lambda t: t.get("video_frames", 0) >= 5, wait=30)
+        started = time.monotonic()
+        janus_pid = int((REPO / "var" / "run" / "janus.pid").read_text().split()[0])
+        cpu_before = _cpu_seconds(janus_pid)
+        while time.monotonic() - started < hold:
+            connected = client.video.v1.rooms(room.sid).participants.list(status="connected", page_size=100)
+            assert len(connected) == count, f"{count - len(connected)} publishers disconnected"
+            while not handle.events.empty():
+                assert handle.events.get_nowait().janus != "hangup", "Janus hung up the viewer"
+            await asyncio.sleep(5)
+        share = 100 * (_cpu_seconds(janus_pid) - cpu_before) / (time.monotonic() - started)
+        frames = viewer.latest().get("video_frames", 0)
+        await viewer.until(lambda t: t.get("video_frames", 0) >= frames + 20, wait=10)
+        summary = f"{count} publishers + 1 viewer for {hold:.0f} s: none disconnected"
+        print(f"{summary}, Janus {share:.1f} % of a core")  # noqa: T201
+    finally:
+        publishers.kill()
+        await publishers.wait()
+        await viewer.stop()
+        await janus.close()
+        client.video.v1.rooms(room.sid).update(status="completed")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
