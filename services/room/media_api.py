@@ -233,6 +233,15 @@ class MediaApi:
         # the client) emits no participant-connected/-disconnected callbacks.
         try:
             await self.media.ensure_room(room)
+        except JanusError as exc:
+            raise _error(502, 53000, "The media server is unavailable") from exc
+        # Feeds whose PeerConnection is not up yet are left out: the session is then stale and picks
+        # them up with a renegotiation, instead of the whole POST being refused.
+        ready = await self.media.ready_feeds(room.sid)
+        tracks = [t for t in tracks if ready is None or t.participant_sid in ready]
+        if not tracks:
+            raise _error(409, 20409, "The room's tracks are not available yet; retry later")
+        try:
             handle = await (await self.media.ready()).subscriber()
         except JanusError as exc:
             raise _error(502, 53000, "The media server is unavailable") from exc
@@ -294,8 +303,9 @@ class MediaApi:
             if participant is None or participant.status != "connected":
                 raise _error(404, 20404, "No such WHEP session")
             tracks = await self.service.store.room_tracks(viewer.room_sid)
+            ready = await self.media.ready_feeds(viewer.room_sid)
             try:
-                offer = await self.media.renegotiate(viewer, participant, tracks)
+                offer = await self.media.renegotiate(viewer, participant, tracks, ready)
             except JanusError as exc:
                 logger.info(
                     "whep renegotiation refused by janus",
@@ -306,6 +316,9 @@ class MediaApi:
                     },
                 )
                 raise _error(409, 20409, "The room's tracks are not available yet; retry later") from exc
+            if offer is None and self.media.viewer_is_stale(viewer, tracks):
+                # A new publisher's media is not set up in Janus yet: nothing to offer now.
+                raise _error(409, 20409, "The room's new tracks are not available yet; retry later")
         if offer is None:
             return Response(status_code=204, headers={"ETag": viewer.etag})
         return Response(offer, status_code=200, media_type=SDP, headers={"ETag": viewer.etag})

@@ -199,19 +199,39 @@ class JanusMedia:
         if toggles:
             await viewer.handle.configure(toggles)
 
+    async def ready_feeds(self, room_sid: RoomSid) -> frozenset[str] | None:
+        """Participants whose feed Janus can serve now (publishing with media set up), or None when Janus
+        cannot tell (then nothing is filtered). A WHIP publisher's tracks are in the database before its
+        PeerConnection is up, and Janus refuses a subscription that names a feed which is not (428)."""
+        try:
+            found = await (await self.ready()).list_participants(room_sid)
+        except JanusError:
+            return None
+        return frozenset(p.id for p in found if p.publisher)
+
     async def renegotiate(
-        self, viewer: WhepSession, participant: ParticipantRecord, tracks: Sequence[TrackRecord]
+        self,
+        viewer: WhepSession,
+        participant: ParticipantRecord,
+        tracks: Sequence[TrackRecord],
+        ready: frozenset[str] | None = None,
     ) -> str | None:
         """Bring the subscription in line with the room's published `tracks` (of others) on the same
-        PeerConnection: subscribe to the new ones, unsubscribe the streams whose track is gone, then
-        pause what the subscribe rules exclude. Returns Janus's new offer, or None when nothing changed.
-        Raises JanusError (e.g. 428 when a new publisher's feed is not subscribable yet)."""
+        PeerConnection: subscribe to the new ones whose feed is `ready` (all when None), unsubscribe the
+        streams whose track is gone, then pause what the subscribe rules exclude. Returns Janus's new
+        offer, or None when nothing can change now (the session stays stale while a feed is not ready).
+        Raises JanusError (e.g. 428 when a feed went away meanwhile)."""
         others = [t for t in tracks if t.participant_sid != viewer.participant_sid]
         carried = {(s.feed_id, s.feed_mid): s for s in viewer.streams if s.feed_id is not None}
         wanted = {(str(t.participant_sid), t.mid): t for t in others}
-        new = [SubscribeStream(feed=pa, mid=mid) for (pa, mid) in wanted if (pa, mid) not in carried]
+        addable = [
+            t
+            for key, t in wanted.items()
+            if key not in carried and (ready is None or str(t.participant_sid) in ready)
+        ]
+        new = [SubscribeStream(feed=t.participant_sid, mid=t.mid) for t in addable]
         gone = [s.mid for key, s in carried.items() if key not in wanted]
-        current = frozenset(t.sid for t in others)
+        current = frozenset(t.sid for key, t in wanted.items() if key in carried) | {t.sid for t in addable}
         if not new and not gone:
             viewer.track_sids = current
             return None

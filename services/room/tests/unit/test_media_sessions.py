@@ -140,3 +140,18 @@ async def test_the_viewers_own_tracks_are_never_subscribed() -> None:
     assert not media.viewer_is_stale(viewer, store.tracks)
     assert await media.renegotiate(viewer, bob, store.tracks) is None
     assert handle.updates == []
+
+
+async def test_a_feed_janus_cannot_serve_yet_waits_for_a_later_renegotiation() -> None:
+    alice, bob, carol = participant("alice"), participant("bob"), participant("carol")
+    a_video, b_video = track(alice, "video", "1"), track(bob, "video", "1")
+    handle = FakeHandle([StreamInfo("video", "0", feed_id=alice.sid, feed_mid="1")])
+    store = FakeStore([a_video, b_video], {p.sid: p for p in (alice, bob, carol)})
+    media = JanusMedia(None, store)  # type: ignore[arg-type]  # renegotiation needs no client
+    viewer = viewer_of(handle, carol, [a_video])
+    # Bob's WHIP answer is out but his PeerConnection is not up: Janus lists only alice as a publisher.
+    assert await media.renegotiate(viewer, carol, store.tracks, frozenset({alice.sid})) is None
+    assert handle.updates == [] and media.viewer_is_stale(viewer, store.tracks)
+    offer = await media.renegotiate(viewer, carol, store.tracks, frozenset({alice.sid, bob.sid}))
+    assert offer is not None and handle.updates[-1] == ([SubscribeStream(bob.sid, "1")], [])
+    assert not media.viewer_is_stale(viewer, store.tracks)
