@@ -1,8 +1,9 @@
 """The media side of rooms: one Janus VideoRoom per room, and this process's WHIP/WHEP sessions.
 
 `JanusMedia` implements `service.MediaEffects` (create/destroy the Janus room, kick and hang up departed
-participants, apply subscribe rules as stream toggles) and keeps the registry of live sessions: Janus
-handles are objects of this process, so a session lives where its WHIP/WHEP POST was served.
+participants, apply subscribe rules as stream toggles), renegotiates WHEP sessions as the room's tracks
+change (Janus subscriber `update`), and keeps the registry of live sessions: Janus handles are objects of
+this process, so a session lives where its WHIP/WHEP POST was served.
 """
 
 from __future__ import annotations
