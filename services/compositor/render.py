@@ -48,14 +48,27 @@ _M_ARENA_MAX = -8  # glibc mallopt parameter
 DEFAULT_MEMORY_MB = 300.0
 
 
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None  # not glibc
+
+
 def _limit_malloc_arenas() -> None:
     """Cap glibc's per-thread malloc arenas: a worker runs a decode thread per source plus codec threads,
     and with one arena each, freed frame buffers stay resident in many arenas."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return  # not glibc
-    libc.mallopt(_M_ARENA_MAX, 2)
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(_M_ARENA_MAX, 2)
+
+
+def _release_free_memory() -> None:
+    """Give the heap memory freed by a finished chunk (its encoder and decoders) back to the system before
+    the next chunk allocates its own, so a worker's footprint does not ratchet up chunk after chunk."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def _exit_with(owner_pid: int) -> None:
@@ -89,7 +102,10 @@ def _init_worker(progress_queue: Queue[int] | None, owner_pid: int) -> None:
 
 def _run_chunk(task: ChunkTask) -> Path:
     handle = _progress_queue
-    return render_chunk(task, handle.put if handle is not None else None)
+    try:
+        return render_chunk(task, handle.put if handle is not None else None)
+    finally:
+        _release_free_memory()
 
 
 def _busiest_chunk(tasks: list[ChunkTask], probes: list[Probe]) -> list[int]:
