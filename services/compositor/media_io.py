@@ -333,6 +333,20 @@ class VideoReader:
             self._container = None
 
 
+def _mono_samples(frame: Any, resampler: Any) -> Iterator[npt.NDArray[np.float32]]:
+    """The frame as 48 kHz mono float32: taken as it is when it already is (Opus recordings decode to exactly
+    that), else through the resampler (a format-only conversion adds no delay, so both paths line up)."""
+    if (
+        frame.sample_rate == SAMPLE_RATE
+        and frame.format.name in ("flt", "fltp")
+        and len(frame.layout.channels) == 1
+    ):
+        yield frame.to_ndarray().reshape(-1)
+        return
+    for out in resampler.resample(frame):
+        yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+
+
 def read_audio(source: str, delta: int) -> Iterator[tuple[int, npt.NDArray[np.float32]]]:
     """Decode one audio source as 48 kHz mono float32 blocks positioned on the output timeline.
 
@@ -355,8 +369,7 @@ def read_audio(source: str, delta: int) -> Iterator[tuple[int, npt.NDArray[np.fl
                         at = _ticks(frame.pts, time_base) + delta
                         if position is None or abs(at - position) > SAMPLE_RATE // 50:
                             position = at
-                    for out in resampler.resample(frame):
-                        samples = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    for samples in _mono_samples(frame, resampler):
                         if position is None:
                             position = delta
                         yield position, samples
