@@ -118,7 +118,8 @@ class ScratchJanus:
             "  session_timeout = 60\n"
             "}\n"
             'media: { rtp_port_range = "41000-41200" }\n'
-            f'nat: {{ ice_enforce_list = "{self.ns_if}"\n  ignore_mdns = true }}\n'
+            f'nat: {{ ice_enforce_list = "{self.ns_if}"\n  ignore_mdns = true\n'
+            "  ice_keepalive_conncheck = true }\n"  # as the devstack: ICE consent checks
             f'plugins: {{ disable = "{_DISABLED_PLUGINS}" }}\n'
             'transports: { disable = "libjanus_websockets.so,libjanus_mqtt.so,libjanus_nanomsg.so,'
             'libjanus_pfunix.so,libjanus_rabbitmq.so" }\n'
