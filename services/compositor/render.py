@@ -37,7 +37,7 @@ from services.compositor.media_io import (
     probe,
     read_audio,
 )
-from services.compositor.segments import ChunkTask, chunk_work, plan_chunks, render_chunk
+from services.compositor.segments import ChunkTask, chunk_work, plan_chunks, render_chunk, render_run
 from services.compositor.timeline import TICKS_PER_MS, TICKS_PER_SECOND, Plan, SourceSpan, plan
 
 logger = logging.getLogger(__name__)
@@ -255,7 +255,7 @@ def compose(
         ]
         try:
             if count == 1 or len(tasks) <= 1:
-                parts = [render_chunk(task, on_frames) for task in tasks]
+                parts = render_run(tasks, on_frames)  # one process: chunks in order, decoders carried over
                 if audio_path is not None:
                     _mix_audio(job, sources, deltas, timeline, audio_path, on_audio)
             else:

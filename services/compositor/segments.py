@@ -10,7 +10,7 @@ whose tiles all show the same pictures as the previous one is not composited aga
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,10 +82,36 @@ def render_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None)
     """Composite and encode frames [first_frame, last_frame) into task.out_path; returns the path.
 
     `progress` is called with the number of frames done since the last call (about once a second of video)."""
+    return render_run([task], progress)[0]
+
+
+def render_run(tasks: Sequence[ChunkTask], progress: Callable[[int], None] | None = None) -> list[Path]:
+    """Render chunks one after the other, each into its own part, keeping the decoder of every source that
+    is on screen where one chunk ends and the next begins: it goes on decoding instead of seeking back to a
+    keyframe, so consecutive chunks cost no seek pre-roll. The parts are the same as chunk by chunk."""
+    readers: dict[int, VideoReader] = {}
+    paths: list[Path] = []
+    try:
+        for i, task in enumerate(tasks):
+            paths.append(_render(task, readers, progress))
+            following = tasks[i + 1] if i + 1 < len(tasks) else None
+            keep = set()
+            if following is not None and following.first_frame == task.last_frame:
+                start = frame_time(following.first_frame, following.codec.fps)
+                keep = {p.key for s in following.segments if s.start <= start < s.end for p in s.placements}
+            for key in [k for k in readers if k not in keep]:
+                readers.pop(key).close()
+    finally:
+        for reader in readers.values():
+            reader.close()
+    return paths
+
+
+def _render(task: ChunkTask, readers: dict[int, VideoReader], progress: Callable[[int], None] | None) -> Path:
+    """One chunk, opening the readers it needs in `readers` (the caller closes them)."""
     fps = task.codec.fps
     encoder = VideoEncoder(task.out_path, task.codec)
     canvas = Canvas(*encoder.planes())
-    readers: dict[int, VideoReader] = {}
     hold = task.max_hold_ms * TICKS_PER_MS
     half_frame = frame_time(1, fps) // 2
     segments = iter(task.segments)
@@ -93,57 +119,53 @@ def render_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None)
     previous_state: tuple[tuple[int, int], ...] | None = None
     previous_segment: Segment | None = None
     reported = task.first_frame
-    try:
-        for index in range(task.first_frame, task.last_frame):
-            t = frame_time(index, fps)
-            while segment is not None and segment.end <= t:
-                segment = next(segments, None)
-            tiles: list[tuple[Rect, int, int]] = []  # (cell, key, serial)
-            pictures: list[DecodedVideoFrame | None] = []
-            if segment is not None and segment.start <= t:
-                for placement in segment.placements:
-                    reader = readers.get(placement.key)
-                    cell = task.grids[placement.region].cells[placement.cell]
-                    if reader is None:
-                        path, delta = task.sources[placement.key]
-                        reader = readers[placement.key] = VideoReader(
-                            path,
-                            delta,
-                            task.decoder_threads,
-                            _scaler(cell, task.interpolation),
-                            background=task.background_decode,
-                        )
-                    # nearest-frame sampling (like ffmpeg's fps filter): a source frame is due from half an
-                    # output frame before its timestamp, which absorbs millisecond-rounded container times
-                    frame = reader.frame_at(t + half_frame)
-                    if frame is None or t - frame.time > hold:
-                        tiles.append((cell, placement.key, 0))
-                        pictures.append(None)
-                    else:
-                        tiles.append((cell, placement.key, frame.serial))
-                        pictures.append(frame)
-            state = tuple((key, serial) for _, key, serial in tiles)
-            unchanged = state == previous_state and segment is previous_segment
-            if not unchanged:
-                if segment is not previous_segment:
-                    canvas.clear()  # the set of tiles changed: start from black
-                for (cell, _, _), frame in zip(tiles, pictures, strict=True):
-                    if frame is None:
-                        canvas.paint_tile(cell, None, None)
-                        continue
-                    content = fit_inside(cell, frame.width, frame.height)
-                    canvas.paint_tile(
-                        cell, content, frame.planes(content.width, content.height, task.interpolation)
+    for index in range(task.first_frame, task.last_frame):
+        t = frame_time(index, fps)
+        while segment is not None and segment.end <= t:
+            segment = next(segments, None)
+        tiles: list[tuple[Rect, int, int]] = []  # (cell, key, serial)
+        pictures: list[DecodedVideoFrame | None] = []
+        if segment is not None and segment.start <= t:
+            for placement in segment.placements:
+                reader = readers.get(placement.key)
+                cell = task.grids[placement.region].cells[placement.cell]
+                if reader is None:
+                    path, delta = task.sources[placement.key]
+                    reader = readers[placement.key] = VideoReader(
+                        path,
+                        delta,
+                        task.decoder_threads,
+                        _scaler(cell, task.interpolation),
+                        background=task.background_decode,
                     )
-            encoder.encode(index)
-            previous_state, previous_segment = state, segment
-            if progress is not None and index - reported >= fps:
-                progress(index - reported)
-                reported = index
-        encoder.close()
-    finally:
-        for reader in readers.values():
-            reader.close()
+                # nearest-frame sampling (like ffmpeg's fps filter): a source frame is due from half an
+                # output frame before its timestamp, which absorbs millisecond-rounded container times
+                frame = reader.frame_at(t + half_frame)
+                if frame is None or t - frame.time > hold:
+                    tiles.append((cell, placement.key, 0))
+                    pictures.append(None)
+                else:
+                    tiles.append((cell, placement.key, frame.serial))
+                    pictures.append(frame)
+        state = tuple((key, serial) for _, key, serial in tiles)
+        unchanged = state == previous_state and segment is previous_segment
+        if not unchanged:
+            if segment is not previous_segment:
+                canvas.clear()  # the set of tiles changed: start from black
+            for (cell, _, _), frame in zip(tiles, pictures, strict=True):
+                if frame is None:
+                    canvas.paint_tile(cell, None, None)
+                    continue
+                content = fit_inside(cell, frame.width, frame.height)
+                canvas.paint_tile(
+                    cell, content, frame.planes(content.width, content.height, task.interpolation)
+                )
+        encoder.encode(index)
+        previous_state, previous_segment = state, segment
+        if progress is not None and index - reported >= fps:
+            progress(index - reported)
+            reported = index
+    encoder.close()
     if progress is not None:
         progress(task.last_frame - reported)
     logger.debug("chunk rendered", extra={"chunk": task.index, "frames": task.last_frame - task.first_frame})
