@@ -37,7 +37,7 @@ from services.compositor.media_io import (
     probe,
     read_audio,
 )
-from services.compositor.segments import ChunkTask, chunk_work, plan_chunks, render_chunk, render_run
+from services.compositor.segments import ChunkTask, chunk_work, plan_chunks, plan_runs, render_run
 from services.compositor.timeline import TICKS_PER_MS, TICKS_PER_SECOND, Plan, SourceSpan, plan
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ _AUDIO_WEIGHT = 0.1  # share of the progress bar given to the audio mix when the
 _progress_queue: Queue[int] | None = None
 _M_ARENA_MAX = -8  # glibc mallopt parameter
 DEFAULT_MEMORY_MB = 300.0
+RUNS_PER_PROCESS = 2
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -100,10 +101,10 @@ def _init_worker(progress_queue: Queue[int] | None, owner_pid: int) -> None:
     gc.freeze()  # objects inherited from the forkserver: never traversed again, so their pages stay shared
 
 
-def _run_chunk(task: ChunkTask) -> Path:
+def _run_chunks(run: list[ChunkTask]) -> list[Path]:
     handle = _progress_queue
     try:
-        return render_chunk(task, handle.put if handle is not None else None)
+        return render_run(run, handle.put if handle is not None else None)
     finally:
         _release_free_memory()
 
@@ -314,9 +315,12 @@ def _render_parallel(
         initializer=_init_worker,
         initargs=(progress_queue, os.getpid()),
     ) as pool:
-        # heaviest chunks first (longest-processing-time order), so the light ones fill the gaps at the end
-        futures: dict[int, Future[Path]] = {
-            task.index: pool.submit(_run_chunk, task) for task in sorted(tasks, key=chunk_work, reverse=True)
+        # runs of consecutive chunks (no seek pre-roll inside a run), two per process so that a light run
+        # can fill the end; the heaviest first (longest-processing-time order)
+        runs = plan_runs(tasks, RUNS_PER_PROCESS * count)
+        futures: dict[int, Future[list[Path]]] = {
+            run[0].index: pool.submit(_run_chunks, run)
+            for run in sorted(runs, key=lambda run: sum(chunk_work(task) for task in run), reverse=True)
         }
         if audio_path is not None:
             _mix_audio(job, sources, deltas, timeline, audio_path, on_audio)
@@ -330,4 +334,4 @@ def _render_parallel(
                 on_frames(progress_queue.get_nowait())
             except queue.Empty:
                 break
-        return [futures[task.index].result() for task in tasks]
+        return [path for index in sorted(futures) for path in futures[index].result()]

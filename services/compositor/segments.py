@@ -62,6 +62,27 @@ def chunk_work(task: ChunkTask) -> int:
     return (last - first) * _ENCODE_PER_DECODE + decoding
 
 
+def plan_runs(tasks: Sequence[ChunkTask], runs: int) -> list[list[ChunkTask]]:
+    """Cut the chunks (in time order) into at most `runs` runs of consecutive chunks of about equal work
+    (chunk_work): a run renders its chunks one after the other without seek pre-roll between them, and the
+    runs are what parallel processes share."""
+    if not tasks:
+        return []
+    runs = max(1, min(runs, len(tasks)))
+    total = sum(chunk_work(task) for task in tasks)
+    result: list[list[ChunkTask]] = [[]]
+    done = 0
+    for task in tasks:
+        work = chunk_work(task)
+        # start a new run when this chunk's midpoint passes the next equal share
+        share = total * len(result) / runs
+        if result[-1] and done + work / 2 > share and len(result) < runs:
+            result.append([])
+        result[-1].append(task)
+        done += work
+    return result
+
+
 def frame_time(index: int, fps: int) -> int:
     """Output time (ticks) of frame `index`; exact because fps divides 48000."""
     return index * (TICKS_PER_SECOND // fps)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from services.compositor.media_io import VideoCodecSettings
-from services.compositor.segments import ChunkTask, chunk_work, frame_time, plan_chunks
+from services.compositor.segments import ChunkTask, chunk_work, frame_time, plan_chunks, plan_runs
 from services.compositor.timeline import Placement, Segment
 
 
@@ -61,3 +62,33 @@ def test_chunk_work_counts_visible_sources_inside_the_chunk() -> None:
     assert late - early == 5 * 48000  # exactly five source-seconds more decoding
     assert empty < early < late
     assert empty == chunk_work(_task(0, 300, ()))
+
+
+def _chunks(works_in_seconds: list[int]) -> list[ChunkTask]:
+    """Consecutive 10 s chunks, each showing one source for the given number of seconds."""
+    tasks = []
+    for i, seconds in enumerate(works_in_seconds):
+        start = i * 10 * 48000
+        segment = Segment(start, start + seconds * 48000, start, (Placement(0, 0, 1),))
+        tasks.append(replace(_task(i * 300, (i + 1) * 300, (segment,) if seconds else ()), index=i))
+    return tasks
+
+
+@pytest.mark.parametrize(
+    ("seconds", "runs", "expected"),
+    [
+        ([10] * 8, 4, [[0, 1], [2, 3], [4, 5], [6, 7]]),  # equal chunks: equal runs
+        ([10] * 12, 4, [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]]),
+        ([0, 10, 10, 10], 2, [[0, 1], [2, 3]]),  # a light first chunk makes its run take one more
+        ([10] * 3, 4, [[0], [1], [2]]),  # never more runs than chunks
+        ([10], 2, [[0]]),
+        ([], 2, []),
+    ],
+)
+def test_plan_runs_cuts_consecutive_chunks_of_about_equal_work(
+    seconds: list[int], runs: int, expected: list[list[int]]
+) -> None:
+    tasks = _chunks(seconds)
+    planned = plan_runs(tasks, runs)
+    assert [[task.index for task in run] for run in planned] == expected
+    assert [task for run in planned for task in run] == tasks  # every chunk once, in time order
