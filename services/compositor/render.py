@@ -103,10 +103,7 @@ def _init_worker(progress_queue: Queue[int] | None, owner_pid: int) -> None:
 
 def _run_chunks(run: list[ChunkTask]) -> list[Path]:
     handle = _progress_queue
-    try:
-        return render_run(run, handle.put if handle is not None else None)
-    finally:
-        _release_free_memory()
+    return render_run(run, handle.put if handle is not None else None, after_chunk=_release_free_memory)
 
 
 def _busiest_chunk(tasks: list[ChunkTask], probes: list[Probe]) -> list[int]:

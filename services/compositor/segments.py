@@ -106,10 +106,15 @@ def render_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None)
     return render_run([task], progress)[0]
 
 
-def render_run(tasks: Sequence[ChunkTask], progress: Callable[[int], None] | None = None) -> list[Path]:
+def render_run(
+    tasks: Sequence[ChunkTask],
+    progress: Callable[[int], None] | None = None,
+    after_chunk: Callable[[], None] | None = None,
+) -> list[Path]:
     """Render chunks one after the other, each into its own part, keeping the decoder of every source that
     is on screen where one chunk ends and the next begins: it goes on decoding instead of seeking back to a
-    keyframe, so consecutive chunks cost no seek pre-roll. The parts are the same as chunk by chunk."""
+    keyframe, so consecutive chunks cost no seek pre-roll. The parts are the same as chunk by chunk.
+    `after_chunk` runs once a chunk's encoder and its unused decoders are closed."""
     readers: dict[int, VideoReader] = {}
     paths: list[Path] = []
     try:
@@ -122,6 +127,8 @@ def render_run(tasks: Sequence[ChunkTask], progress: Callable[[int], None] | Non
                 keep = {p.key for s in following.segments if s.start <= start < s.end for p in s.placements}
             for key in [k for k in readers if k not in keep]:
                 readers.pop(key).close()
+            if after_chunk is not None:
+                after_chunk()
     finally:
         for reader in readers.values():
             reader.close()
