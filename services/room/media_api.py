@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from datetime import datetime
+from typing import TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
@@ -35,6 +36,7 @@ from services.room.service import NewTrack, RoomService
 from services.room.tracks import check_publishable, name_tracks, offered_tracks
 
 logger = logging.getLogger(__name__)
+_Session = TypeVar("_Session", WhipSession, WhepSession)
 
 SDP = "application/sdp"
 TRICKLE = "application/trickle-ice-sdpfrag"
@@ -124,9 +126,15 @@ class MediaApi:
             return False
         return bool(account.settings.get("ad_hoc_rooms", self.ad_hoc_rooms))
 
-    def session_grant_matches(self, grant: VideoGrant, session: WhipSession | WhepSession) -> None:
-        if grant.identity != session.identity:
-            raise _error(403, 20403, "The Access Token's identity does not own this session")
+    async def whip_session(self, request: Request, room_ref: str, session_id: str) -> WhipSession:
+        """The WHIP session a request names, its Access Token checked (404 unknown, 403 not its own)."""
+        grant = await self.grant(request, room_ref)
+        return _owned(grant, self.media.whip.get(session_id), "WHIP")
+
+    async def whep_session(self, request: Request, room_ref: str, session_id: str) -> WhepSession:
+        """The WHEP session a request names, its Access Token checked (404 unknown, 403 not its own)."""
+        grant = await self.grant(request, room_ref)
+        return _owned(grant, self.media.whep.get(session_id), "WHEP")
 
     # ------------------------------------------------------------------ WHIP
 
@@ -191,11 +199,7 @@ class MediaApi:
         )
 
     async def whip_patch(self, room_ref: str, session_id: str, request: Request) -> Response:
-        grant = await self.grant(request, room_ref)
-        session = self.media.whip.get(session_id)
-        if session is None:
-            raise _error(404, 20404, "No such WHIP session")
-        self.session_grant_matches(grant, session)
+        session = await self.whip_session(request, room_ref, session_id)
         if _content_type(request) != TRICKLE:
             raise _error(415, 20415, "PATCH needs Content-Type: application/trickle-ice-sdpfrag")
         text = (await request.body()).decode("utf-8", errors="replace")
@@ -203,11 +207,7 @@ class MediaApi:
         return Response(status_code=204)
 
     async def whip_delete(self, room_ref: str, session_id: str, request: Request) -> Response:
-        grant = await self.grant(request, room_ref)
-        session = self.media.whip.get(session_id)
-        if session is None:
-            raise _error(404, 20404, "No such WHIP session")
-        self.session_grant_matches(grant, session)
+        session = await self.whip_session(request, room_ref, session_id)
         await self.service.disconnect(session.room_sid, session.participant_sid, "left")
         return Response(status_code=200)
 
@@ -286,11 +286,7 @@ class MediaApi:
         """`POST {session}` with an empty body: a new offer on the same PeerConnection that carries the
         room's current tracks (200 application/sdp, new ETag), or 204 when the session is up to date.
         The client PATCHes its answer as after the first offer."""
-        grant = await self.grant(request, room_ref)
-        viewer = self.media.whep.get(session_id)
-        if viewer is None:
-            raise _error(404, 20404, "No such WHEP session")
-        self.session_grant_matches(grant, viewer)
+        viewer = await self.whep_session(request, room_ref, session_id)
         if (await request.body()).strip():
             raise _error(
                 415,
@@ -324,11 +320,7 @@ class MediaApi:
         return Response(offer, status_code=200, media_type=SDP, headers={"ETag": viewer.etag})
 
     async def whep_patch(self, room_ref: str, session_id: str, request: Request) -> Response:
-        grant = await self.grant(request, room_ref)
-        viewer = self.media.whep.get(session_id)
-        if viewer is None:
-            raise _error(404, 20404, "No such WHEP session")
-        self.session_grant_matches(grant, viewer)
+        viewer = await self.whep_session(request, room_ref, session_id)
         content_type = _content_type(request)
         text = (await request.body()).decode("utf-8", errors="replace")
         if content_type == TRICKLE:
@@ -350,11 +342,7 @@ class MediaApi:
         return Response(status_code=204, headers={"ETag": viewer.etag})
 
     async def whep_get(self, room_ref: str, session_id: str, request: Request) -> Response:
-        grant = await self.grant(request, room_ref)
-        viewer = self.media.whep.get(session_id)
-        if viewer is None:
-            raise _error(404, 20404, "No such WHEP session")
-        self.session_grant_matches(grant, viewer)
+        viewer = await self.whep_session(request, room_ref, session_id)
         tracks = await self.service.store.room_tracks(viewer.room_sid)
         return JSONResponse(
             {
@@ -365,15 +353,19 @@ class MediaApi:
         )
 
     async def whep_delete(self, room_ref: str, session_id: str, request: Request) -> Response:
-        grant = await self.grant(request, room_ref)
-        viewer = self.media.whep.get(session_id)
-        if viewer is None:
-            raise _error(404, 20404, "No such WHEP session")
-        self.session_grant_matches(grant, viewer)
+        viewer = await self.whep_session(request, room_ref, session_id)
         await self.media.drop_viewer(viewer)
         if viewer.owns_participant:
             await self.service.disconnect(viewer.room_sid, viewer.participant_sid, "left")
         return Response(status_code=200)
+
+
+def _owned(grant: VideoGrant, session: _Session | None, kind: str) -> _Session:
+    if session is None:
+        raise _error(404, 20404, f"No such {kind} session")
+    if grant.identity != session.identity:
+        raise _error(403, 20403, "The Access Token's identity does not own this session")
+    return session
 
 
 async def _no_more_candidates(handle: PublisherHandle | SubscriberHandle, sdp: str) -> None:
