@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import logging
 import multiprocessing
@@ -49,6 +50,7 @@ DEFAULT_MEMORY_MB = 300.0
 RUNS_PER_PROCESS = 2
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
     try:
         return ctypes.CDLL("libc.so.6")

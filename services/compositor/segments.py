@@ -2,9 +2,10 @@
 
 A chunk is a run of output frames [first, last). Each chunk opens only the sources visible in it, seeks each
 to the keyframe before its first needed time, composites every output frame in YUV and encodes the part
-starting with a keyframe. Chunks are independent, so they run in parallel worker processes and are joined
-losslessly afterwards. Tiles keep their scaled picture until the source produces a new frame, and a frame
-whose tiles all show the same pictures as the previous one is not composited again.
+starting with a keyframe. Chunks are independent, so runs of consecutive chunks (render_run, which carries
+decoders across the boundaries) go to parallel worker processes and the parts are joined losslessly.
+Tiles keep their scaled picture until the source produces a new frame, and a frame whose tiles all show the
+same pictures as the previous one is not composited again.
 """
 
 from __future__ import annotations
@@ -99,13 +100,6 @@ def _scaler(cell: Rect, interpolation: str) -> Callable[[DecodedVideoFrame], Non
     return prepare
 
 
-def render_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None) -> Path:
-    """Composite and encode frames [first_frame, last_frame) into task.out_path; returns the path.
-
-    `progress` is called with the number of frames done since the last call (about once a second of video)."""
-    return render_run([task], progress)[0]
-
-
 def render_run(
     tasks: Sequence[ChunkTask],
     progress: Callable[[int], None] | None = None,
@@ -114,6 +108,7 @@ def render_run(
     """Render chunks one after the other, each into its own part, keeping the decoder of every source that
     is on screen where one chunk ends and the next begins: it goes on decoding instead of seeking back to a
     keyframe, so consecutive chunks cost no seek pre-roll. The parts are the same as chunk by chunk.
+    `progress` is called with the number of frames done since the last call (about once a second of video);
     `after_chunk` runs once a chunk's encoder and its unused decoders are closed."""
     readers: dict[int, VideoReader] = {}
     paths: list[Path] = []
@@ -136,7 +131,8 @@ def render_run(
 
 
 def _render(task: ChunkTask, readers: dict[int, VideoReader], progress: Callable[[int], None] | None) -> Path:
-    """One chunk, opening the readers it needs in `readers` (the caller closes them)."""
+    """Composite and encode frames [first_frame, last_frame) into task.out_path, opening the readers it
+    needs in `readers` (the caller closes them)."""
     fps = task.codec.fps
     encoder = VideoEncoder(task.out_path, task.codec)
     canvas = Canvas(*encoder.planes())
