@@ -6,6 +6,7 @@ both are set (e.g. a private throwaway stack), otherwise starts/reads the devsta
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import uuid
@@ -45,4 +46,9 @@ async def temp_schema(dsn: str, prefix: str = "t_") -> AsyncIterator[tuple[async
         yield pool, schema
     finally:
         await pool.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        await pool.close()
+        try:
+            # close waits for every connection to come back; one whose backend a test killed may never
+            # be handed back by asyncpg, so the pool is terminated after a bounded wait
+            await asyncio.wait_for(pool.close(), 10)
+        except TimeoutError:
+            pool.terminate()

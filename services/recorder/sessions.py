@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import asyncpg
+from asyncpg.exceptions._base import InternalClientError
 from asyncpg.pool import PoolConnectionProxy
 
 from libs.events.sids import RecordingSid, TrackSid
@@ -117,9 +118,16 @@ class OwnerLock:
         if self._conn is None:
             raise RuntimeError("owner lock not acquired")
         async with self._lock:
-            free = await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", key)
-            if free:
-                await self._conn.execute("SELECT pg_advisory_unlock($1)", key)
+            try:
+                free = await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", key)
+                if free:
+                    await self._conn.execute("SELECT pg_advisory_unlock($1)", key)
+            except InternalClientError as exc:
+                # a connection whose backend died mid-operation can be left "busy" for good: close it, so
+                # ensure() takes the lock on a fresh one, and report it as the interface error it is
+                with contextlib.suppress(Exception):
+                    self._conn.terminate()
+                raise asyncpg.InterfaceError(f"owner lock connection broken: {exc}") from exc
         return not free
 
 
